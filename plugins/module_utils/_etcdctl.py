@@ -1,0 +1,358 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) raftops.etcd contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Private helpers of raftops.etcd: NOT a public API, may change without notice.
+
+One place builds etcdctl/etcdutl argv and environment, runs them through
+``module.run_command`` with a list (never a shell), parses ``-w json`` output,
+and maps etcd's own error messages to classes the modules can act on.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+import time
+
+from ansible.module_utils.basic import env_fallback
+
+CONNECTION_ARGSPEC = dict(
+    endpoints=dict(type='list', elements='str',
+                   fallback=(env_fallback, ['ETCDCTL_ENDPOINTS'])),
+    cacert=dict(type='path', fallback=(env_fallback, ['ETCDCTL_CACERT'])),
+    cert=dict(type='path', fallback=(env_fallback, ['ETCDCTL_CERT'])),
+    key=dict(type='path', no_log=False, fallback=(env_fallback, ['ETCDCTL_KEY'])),
+    user=dict(type='str', fallback=(env_fallback, ['ETCDCTL_USERNAME'])),
+    password=dict(type='str', no_log=True, fallback=(env_fallback, ['ETCDCTL_PASSWORD'])),
+    etcdctl_path=dict(type='path'),
+    etcdutl_path=dict(type='path'),
+    dial_timeout=dict(type='str', default='5s'),
+    command_timeout=dict(type='str', default='15s'),
+)
+
+DEFAULT_ENDPOINTS = ['https://127.0.0.1:2379']
+SEARCH_PATHS = ['/usr/local/bin', '/opt/etcd/current', '/usr/bin']
+
+# Error classes: etcd's own messages (server and client side) -> what to do.
+ERROR_PATTERNS = [
+    ('not_enough_started', r'not enough started members'),
+    ('unhealthy', r'unhealthy cluster'),
+    ('peer_url_exists', r'(Peer URLs already exists|peerURL exists)'),
+    ('member_not_found', r'member not found'),
+    ('too_many_learners', r'too many learner members'),
+    ('learner_not_ready', r'(learner member which is in sync|not in sync with leader|'
+                          r'learner is not ready)'),
+    ('not_learner', r'can only promote a learner member'),
+    ('not_leader', r'(not leader|leader changed|no leader)'),
+    ('timeout', r'(request timed out|context deadline exceeded|DeadlineExceeded|'
+                r'timed out|connection refused|transport is closing)'),
+    ('auth', r'(authentication failed|permission denied|user name is empty|'
+             r'certificate signed by unknown authority|bad certificate)'),
+]
+RETRYABLE = frozenset(['not_leader', 'timeout', 'unhealthy'])
+
+
+class EtcdError(Exception):
+    """A failed etcdctl/etcdutl call with etcd's own message and its class."""
+
+    def __init__(self, action, rc, stdout, stderr):
+        self.action = action
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.kind = classify(stderr or stdout)
+        Exception.__init__(self, '%s failed (rc=%s): %s' % (action, rc, (stderr or stdout).strip()))
+
+    @property
+    def retryable(self):
+        return self.kind in RETRYABLE
+
+
+def classify(message):
+    for kind, pattern in ERROR_PATTERNS:
+        if re.search(pattern, message or '', re.IGNORECASE):
+            return kind
+    return 'unknown'
+
+
+def id_hex(member_id):
+    """etcd JSON carries IDs as decimal uint64; the CLI wants hex."""
+    if isinstance(member_id, str):
+        member_id = member_id.lower()
+        return member_id[2:] if member_id.startswith('0x') else member_id
+    return '%x' % member_id
+
+
+def id_int(member_id):
+    if isinstance(member_id, int):
+        return member_id
+    return int(member_id, 16)
+
+
+def parse_version(text):
+    m = re.search(r'(\d+)\.(\d+)\.(\d+)', text or '')
+    if not m:
+        return None
+    return tuple(int(x) for x in m.groups())
+
+
+def normalize_member(raw):
+    """One member dict from etcd's JSON (3.4/3.5/3.6 share field names)."""
+    name = raw.get('name', '')
+    return dict(
+        id=raw['ID'],
+        id_hex=id_hex(raw['ID']),
+        name=name,
+        peer_urls=sorted(raw.get('peerURLs') or []),
+        client_urls=sorted(raw.get('clientURLs') or []),
+        is_learner=bool(raw.get('isLearner', False)),
+        # An added-but-never-started member has no name and no client URLs.
+        started=bool(name),
+    )
+
+
+def initial_cluster(members, self_name=None, self_peer_urls=None):
+    """ETCD_INITIAL_CLUSTER for a joining member: every member plus itself."""
+    parts = []
+    for m in members:
+        name = m['name']
+        if not name and self_peer_urls and sorted(m['peer_urls']) == sorted(self_peer_urls):
+            name = self_name
+        if not name:
+            continue
+        for url in m['peer_urls']:
+            parts.append('%s=%s' % (name, url))
+    return ','.join(sorted(parts))
+
+
+def quorum(voters):
+    return voters // 2 + 1
+
+
+class EtcdCtl(object):
+    """Thin etcdctl/etcdutl runner bound to an AnsibleModule."""
+
+    def __init__(self, module, endpoints=None):
+        self.module = module
+        p = module.params
+        self.endpoints = endpoints or p.get('endpoints') or DEFAULT_ENDPOINTS
+        self.etcdctl = p.get('etcdctl_path') or module.get_bin_path(
+            'etcdctl', required=True, opt_dirs=SEARCH_PATHS)
+        self._etcdutl = p.get('etcdutl_path')
+        self._version = None
+
+    # ---------------------------------------------------------------- plumbing
+    def _env(self):
+        env = {'ETCDCTL_API': '3'}
+        p = self.module.params
+        if p.get('user'):
+            # ETCDCTL_USER is how etcdctl takes --user from the environment:
+            # keeps the password off the process list.
+            env['ETCDCTL_USER'] = '%s:%s' % (p['user'], p.get('password') or '')
+        return env
+
+    def _conn_args(self, endpoints):
+        p = self.module.params
+        args = ['--endpoints=%s' % ','.join(endpoints),
+                '--dial-timeout=%s' % p.get('dial_timeout', '5s'),
+                '--command-timeout=%s' % p.get('command_timeout', '15s')]
+        for opt in ('cacert', 'cert', 'key'):
+            if p.get(opt):
+                args.append('--%s=%s' % (opt, p[opt]))
+        return args
+
+    def run(self, args, endpoints=None, as_json=True, allow_rc=False, action=None):
+        argv = [self.etcdctl] + self._conn_args(endpoints or self.endpoints) + list(args)
+        if as_json:
+            argv += ['-w', 'json']
+        rc, out, err = self.module.run_command(
+            argv, environ_update=self._env(), check_rc=False)
+        if rc != 0 and not allow_rc:
+            raise EtcdError(action or ' '.join(args[:2]), rc, out, err)
+        if not as_json:
+            return out
+        return self._loads(out, action or ' '.join(args[:2]), rc, err)
+
+    @staticmethod
+    def _loads(out, action, rc, err):
+        out = (out or '').strip()
+        if not out:
+            raise EtcdError(action, rc, out, err or 'no output')
+        try:
+            return json.loads(out)
+        except ValueError:
+            # `endpoint health/status` print one JSON document; some versions
+            # print one per line.
+            try:
+                return [json.loads(line) for line in out.splitlines() if line.strip()]
+            except ValueError:
+                raise EtcdError(action, rc, out, err or 'unparsable JSON output')
+
+    def retry(self, func, timeout=30, delay=2, kinds=RETRYABLE):
+        """Run func(); retry while etcd answers with a retryable error."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                return func()
+            except EtcdError as e:
+                if e.kind not in kinds or time.time() >= deadline:
+                    raise
+                time.sleep(delay)
+
+    # ---------------------------------------------------------------- versions
+    def version(self):
+        if self._version is None:
+            rc, out, err = self.module.run_command([self.etcdctl, 'version'], check_rc=False)
+            self._version = parse_version(out) or (3, 5, 0)
+        return self._version
+
+    @property
+    def etcdutl(self):
+        """etcdutl for offline snapshot work (3.5+); None means use etcdctl (3.4)."""
+        if self._etcdutl:
+            return self._etcdutl
+        if self.version() < (3, 5, 0):
+            return None
+        return self.module.get_bin_path('etcdutl', required=False, opt_dirs=SEARCH_PATHS)
+
+    # ---------------------------------------------------------------- reads
+    def member_list(self, endpoints=None):
+        args = ['member', 'list']
+        if self.version() >= (3, 6, 0):
+            # 3.6+ can serve member list linearizably; ask for it explicitly.
+            args.append('--consistency=l')
+        data = self.run(args, endpoints=endpoints, action='member list')
+        return [normalize_member(m) for m in data.get('members') or []]
+
+    def endpoint_status(self, endpoints):
+        data = self.run(['endpoint', 'status'], endpoints=endpoints, allow_rc=True,
+                        action='endpoint status')
+        result = []
+        for item in data if isinstance(data, list) else [data]:
+            st = item.get('Status') or {}
+            header = st.get('header') or {}
+            result.append(dict(
+                endpoint=item.get('Endpoint'),
+                member_id=id_hex(header['member_id']) if 'member_id' in header else None,
+                cluster_id=id_hex(header['cluster_id']) if 'cluster_id' in header else None,
+                revision=header.get('revision'),
+                version=st.get('version'),
+                db_size=st.get('dbSize'),
+                db_size_in_use=st.get('dbSizeInUse'),
+                leader=id_hex(st['leader']) if st.get('leader') else None,
+                raft_index=st.get('raftIndex'),
+                raft_applied_index=st.get('raftAppliedIndex'),
+                raft_term=st.get('raftTerm'),
+                is_learner=bool(st.get('isLearner', False)),
+                errors=st.get('errors') or [],
+            ))
+        return result
+
+    def endpoint_health(self, endpoints):
+        """{endpoint: {'health': bool, 'error': str}} for each endpoint, one call each.
+
+        One call per endpoint so a dead member cannot hide the answer of the
+        others (etcdctl stops at the first failure on some versions).
+        """
+        result = {}
+        for ep in endpoints:
+            try:
+                data = self.run(['endpoint', 'health'], endpoints=[ep], allow_rc=True,
+                                action='endpoint health')
+                item = (data if isinstance(data, list) else [data])[0]
+                result[ep] = dict(health=bool(item.get('health')), error=item.get('error') or '',
+                                  took=item.get('took'))
+            except EtcdError as e:
+                result[ep] = dict(health=False, error=str(e), took=None)
+        return result
+
+    def alarms(self):
+        data = self.run(['alarm', 'list'], action='alarm list')
+        return [dict(member_id=id_hex(a.get('memberID', 0)), alarm=a.get('alarm'))
+                for a in data.get('alarms') or []]
+
+    # ---------------------------------------------------------------- writes
+    def member_add(self, name, peer_urls, learner):
+        args = ['member', 'add', name or 'new-member', '--peer-urls=%s' % ','.join(peer_urls)]
+        if learner:
+            args.append('--learner')
+        return self.run(args, action='member add')
+
+    def member_remove(self, member_id):
+        return self.run(['member', 'remove', id_hex(member_id)], action='member remove')
+
+    def member_update(self, member_id, peer_urls):
+        return self.run(['member', 'update', id_hex(member_id),
+                         '--peer-urls=%s' % ','.join(peer_urls)], action='member update')
+
+    def member_promote(self, member_id):
+        return self.run(['member', 'promote', id_hex(member_id)], action='member promote')
+
+    def move_leader(self, leader_endpoint, transferee_id):
+        # move-leader must be sent to the current leader.
+        return self.run(['move-leader', id_hex(transferee_id)], endpoints=[leader_endpoint],
+                        as_json=False, action='move-leader')
+
+    # ---------------------------------------------------------------- snapshots
+    def snapshot_save(self, endpoint, path):
+        return self.run(['snapshot', 'save', path], endpoints=[endpoint], as_json=False,
+                        action='snapshot save')
+
+    def snapshot_status(self, path):
+        tool = self.etcdutl
+        argv = [tool or self.etcdctl, 'snapshot', 'status', path, '-w', 'json']
+        rc, out, err = self.module.run_command(argv, environ_update={'ETCDCTL_API': '3'},
+                                               check_rc=False)
+        if rc != 0:
+            raise EtcdError('snapshot status', rc, out, err)
+        data = self._loads(out, 'snapshot status', rc, err)
+        return dict(hash=data.get('hash'), revision=data.get('revision'),
+                    total_keys=data.get('totalKey'), total_size=data.get('totalSize'),
+                    version=data.get('version'))
+
+    def snapshot_restore(self, path, data_dir, name, peer_urls, initial_cluster_, token,
+                         bump_revision=None, mark_compacted=False):
+        tool = self.etcdutl
+        argv = [tool or self.etcdctl, 'snapshot', 'restore', path,
+                '--data-dir=%s' % data_dir, '--name=%s' % name,
+                '--initial-cluster=%s' % initial_cluster_,
+                '--initial-cluster-token=%s' % token,
+                '--initial-advertise-peer-urls=%s' % ','.join(peer_urls)]
+        if bump_revision:
+            argv.append('--bump-revision=%d' % bump_revision)
+        if mark_compacted:
+            argv.append('--mark-compacted')
+        rc, out, err = self.module.run_command(argv, environ_update={'ETCDCTL_API': '3'},
+                                               check_rc=False)
+        if rc != 0:
+            raise EtcdError('snapshot restore', rc, out, err)
+        return out + err
+
+    # ---------------------------------------------------------------- views
+    def cluster_view(self, members=None):
+        """Members plus per-member health and status, from every client URL."""
+        members = members if members is not None else self.member_list()
+        urls = []
+        for m in members:
+            urls += m['client_urls'][:1]
+        health = self.endpoint_health(urls) if urls else {}
+        status = {}
+        if urls:
+            for st in self.endpoint_status([u for u in urls if health.get(u, {}).get('health')]
+                                           or urls[:1]):
+                if st.get('member_id'):
+                    status[st['member_id']] = st
+        leader = None
+        for st in status.values():
+            if st.get('leader'):
+                leader = st['leader']
+                break
+        for m in members:
+            url = (m['client_urls'] or [None])[0]
+            m['healthy'] = bool(url and health.get(url, {}).get('health'))
+            m['health_error'] = (health.get(url) or {}).get('error', '') if url else 'unstarted'
+            m['status'] = status.get(m['id_hex'])
+            m['is_leader'] = (m['id_hex'] == leader)
+        return dict(members=members, leader=leader)

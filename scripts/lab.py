@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""raftops.etcd lab: systemd "VM" images, a local etcd release mirror, and a lab cluster.
+
+Sub-commands (all idempotent, all safe to re-run):
+
+  engine   make sure a Docker engine answers (installs Debian's docker.io and
+           starts dockerd when the machine is Debian and we are root)
+  images   build the Debian 12 / 13 systemd images with debootstrap, cached by a
+           content tag so a second run is instant
+  mirror   build the etcd release mirror (upstream layout) from Debian packages
+  prepare  engine + images + mirror
+  up       prepare, start the lab containers + mirror, run site.yml, print the
+           member list and endpoint health
+  down     remove the lab containers and network
+  clean-stale  remove every container/network this project's tests may have
+           left behind (names are deterministic)
+
+The Debian mirror is read from this machine's own apt configuration; no package
+registry host name lives in this repository.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("RAFTOPS_CACHE", Path.home() / ".cache" / "raftops-etcd"))
+MIRROR_DIR = CACHE / "mirror"
+IMAGE_REPO = "raftops-lab"
+# Bump when the image recipe changes in a way the tag would not see.
+IMAGE_RECIPE_VERSION = "1"
+IMAGE_PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "iproute2", "procps",
+    "sudo", "ca-certificates", "curl", "openssl", "chrony", "bind9-dnsutils",
+]
+IMAGE_SUITES = {"bookworm": "debian12", "trixie": "debian13"}
+# Suites whose etcd packages feed the mirror: bookworm 3.4.23, trixie 3.5.16, sid 3.5.x (newest)
+MIRROR_SUITES = ["bookworm", "trixie", "sid"]
+# Options every systemd container needs here (see shared TESTBED: --privileged fails).
+SYSTEMD_RUN_OPTS = [
+    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]
+LAB_NETWORK = "raftops-lab"
+LAB_SUBNET = "172.31.250.0/24"
+LAB_PREFIX = "raftops-lab-"
+STALE_PREFIXES = ("raftops-",)
+
+
+def log(msg: str) -> None:
+    print(f"[lab] {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg: str) -> None:
+    print(f"[lab] ERROR: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def run(cmd, check=True, capture=False, **kw):
+    res = subprocess.run(cmd, check=False, text=True,
+                         stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None, **kw)
+    if check and res.returncode != 0:
+        detail = ((res.stdout or "")[-2000:] + (res.stderr or "")[-2000:]).strip() if capture else ""
+        die(f"command failed ({res.returncode}): {' '.join(map(str, cmd))}\n{detail}")
+    return res
+
+
+# --------------------------------------------------------------------------- engine
+def engine_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def is_debian() -> bool:
+    try:
+        return "debian" in Path("/etc/os-release").read_text().lower()
+    except OSError:
+        return False
+
+
+def ensure_engine() -> None:
+    if engine_answers():
+        return
+    if not (is_debian() and os.geteuid() == 0):
+        die("no Docker engine answers. Install and start one (Debian/Ubuntu: "
+            "`apt-get install docker.io && dockerd &`), then re-run.")
+    if not shutil.which("dockerd"):
+        log("installing Debian's docker.io")
+        run(["apt-get", "update", "-qq"])
+        run(["apt-get", "install", "-y", "-qq", "docker.io"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    CACHE.mkdir(parents=True, exist_ok=True)
+    logf = open(CACHE / "dockerd.log", "ab")
+    log("starting dockerd (log: %s)" % (CACHE / "dockerd.log"))
+    subprocess.Popen(["dockerd"], stdout=logf, stderr=logf, start_new_session=True)
+    for _ in range(60):
+        if engine_answers():
+            return
+        time.sleep(1)
+    die("dockerd did not answer within 60 s; see %s" % (CACHE / "dockerd.log"))
+
+
+# --------------------------------------------------------------------------- apt helpers
+def apt_mirror_uri() -> str:
+    """First Debian (non-security) URI from this machine's apt configuration."""
+    uris = []
+    for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        for line in Path(f).read_text().splitlines():
+            if line.strip().lower().startswith("uris:"):
+                uris += line.split(":", 1)[1].split()
+    for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+        if os.path.exists(f):
+            for line in Path(f).read_text().splitlines():
+                m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)", line)
+                if m:
+                    uris.append(m.group(1))
+    uris = [u for u in uris if "security" not in u]
+    if not uris:
+        die("no Debian mirror found in /etc/apt (sources.list or sources.list.d/*.sources)")
+    return uris[0].rstrip("/")
+
+
+def ensure_host_tools(*tools: str) -> None:
+    missing = [t for t in tools if not shutil.which(t)]
+    if not missing:
+        return
+    pkgs = {"debootstrap": "debootstrap", "dpkg-deb": "dpkg", "apt-get": "apt"}
+    if not (is_debian() and os.geteuid() == 0):
+        die(f"missing tools {missing}; install them (Debian packages: "
+            f"{[pkgs.get(t, t) for t in missing]})")
+    run(["apt-get", "install", "-y", "-qq"] + [pkgs.get(t, t) for t in missing],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+# --------------------------------------------------------------------------- images
+def image_tag(suite: str) -> str:
+    h = hashlib.sha256(json.dumps([IMAGE_RECIPE_VERSION, suite, IMAGE_PACKAGES]).encode())
+    return f"{IMAGE_REPO}:{IMAGE_SUITES[suite]}-{h.hexdigest()[:12]}"
+
+
+def image_exists(ref: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", ref], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def build_image(suite: str) -> str:
+    tag = image_tag(suite)
+    alias = f"{IMAGE_REPO}:{IMAGE_SUITES[suite]}"
+    if image_exists(tag):
+        run(["docker", "tag", tag, alias])
+        log(f"image {tag} cached")
+        return alias
+    ensure_host_tools("debootstrap")
+    mirror = apt_mirror_uri()
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix=f"rootfs-{suite}-", dir=str(CACHE)) as rootfs:
+        log(f"debootstrap {suite} (this takes about a minute)")
+        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES),
+             suite, rootfs, mirror], capture=True)
+        # Lab VM tidy-up: no apt caches, a machine-id generated at first boot,
+        # and the same mirror the host uses so roles can apt install.
+        sources = Path(rootfs, "etc/apt/sources.list")
+        sources.write_text(f"deb {mirror} {suite} main\n")
+        Path(rootfs, "etc/machine-id").write_text("")
+        for p in glob.glob(os.path.join(rootfs, "var/cache/apt/archives/*.deb")):
+            os.unlink(p)
+        # Units that make no sense in a container slow boot down.
+        for unit in ["systemd-timesyncd.service", "getty@tty1.service"]:
+            for link in glob.glob(os.path.join(rootfs, "etc/systemd/system/*/", unit)):
+                os.unlink(link)
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        run(["docker", "import", "-c", 'CMD ["/lib/systemd/systemd"]', "-", tag],
+            stdin=tar.stdout, capture=True)
+        tar.wait()
+    run(["docker", "tag", tag, alias])
+    log(f"image {tag} built in {time.time() - t0:.0f}s")
+    return alias
+
+
+# --------------------------------------------------------------------------- mirror
+def _apt_env(tmp: Path, suite: str, mirror: str) -> list[str]:
+    (tmp / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (tmp / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    src = tmp / "sources.list"
+    src.write_text(f"deb {mirror} {suite} main\n")
+    return ["-o", f"Dir::Etc::SourceList={src}", "-o", "Dir::Etc::SourceParts=/dev/null",
+            "-o", f"Dir::State::Lists={tmp / 'lists'}", "-o", f"Dir::Cache={tmp / 'cache'}",
+            "-o", "APT::Get::List-Cleanup=0", "-o", "Debug::NoLocking=1",
+            "-o", "APT::Architecture=amd64"]
+
+
+def _add_tar_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    info.mtime = 0
+    info.uname = info.gname = "root"
+    tar.addfile(info, io.BytesIO(data))
+
+
+def build_mirror_suite(suite: str, mirror: str) -> str | None:
+    with tempfile.TemporaryDirectory(prefix=f"apt-{suite}-", dir=str(CACHE)) as t:
+        tmp = Path(t)
+        opts = _apt_env(tmp, suite, mirror)
+        run(["apt-get", *opts, "update", "-qq"], capture=True)
+        pol = run(["apt-cache", *opts, "show", "etcd-server"], capture=True).stdout
+        m = re.search(r"^Version:\s*(\S+)", pol, re.M)
+        if not m:
+            die(f"no etcd-server package in {suite}")
+        debver = m.group(1)
+        ver = re.match(r"(?:\d+:)?(\d+\.\d+\.\d+)", debver).group(1)
+        outdir = MIRROR_DIR / f"v{ver}"
+        tarname = f"etcd-v{ver}-linux-amd64.tar.gz"
+        if (outdir / tarname).exists() and (outdir / "SHA256SUMS").exists():
+            log(f"mirror v{ver} ({suite}) cached")
+            return ver
+        dl = tmp / "dl"
+        dl.mkdir()
+        run(["apt-get", *opts, "download", f"etcd-server={debver}", f"etcd-client={debver}"],
+            capture=True, cwd=dl)
+        ex = tmp / "x"
+        for deb in dl.glob("*.deb"):
+            run(["dpkg-deb", "-x", str(deb), str(ex)])
+        outdir.mkdir(parents=True, exist_ok=True)
+        top = f"etcd-v{ver}-linux-amd64"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+            for b in ("etcd", "etcdctl", "etcdutl"):
+                p = ex / "usr" / "bin" / b
+                if p.exists():
+                    _add_tar_file(tar, f"{top}/{b}", p.read_bytes(), 0o755)
+            _add_tar_file(tar, f"{top}/README.md",
+                          f"etcd {ver} repacked from Debian {debver} ({suite}) for tests\n".encode(),
+                          0o644)
+        data = buf.getvalue()
+        (outdir / tarname).write_bytes(data)
+        (outdir / "SHA256SUMS").write_text(f"{hashlib.sha256(data).hexdigest()}  {tarname}\n")
+        log(f"mirror v{ver} built from Debian {debver} ({suite})")
+        return ver
+
+
+def build_mirror() -> list[str]:
+    ensure_host_tools("apt-get", "dpkg-deb")
+    MIRROR_DIR.mkdir(parents=True, exist_ok=True)
+    mirror = apt_mirror_uri()
+    versions = [build_mirror_suite(s, mirror) for s in MIRROR_SUITES]
+    (MIRROR_DIR / "versions.json").write_text(json.dumps(
+        dict(zip(MIRROR_SUITES, versions)), indent=2) + "\n")
+    return versions
+
+
+# --------------------------------------------------------------------------- lab
+def clean_stale() -> None:
+    out = run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture=True).stdout.split()
+    names = [n for n in out if n.startswith(STALE_PREFIXES)]
+    if names:
+        run(["docker", "rm", "-f", "-v", *names], capture=True)
+    nets = run(["docker", "network", "ls", "--format", "{{.Name}}"], capture=True).stdout.split()
+    for n in nets:
+        if n.startswith(STALE_PREFIXES):
+            run(["docker", "network", "rm", n], capture=True, check=False)
+
+
+def lab_down() -> None:
+    out = run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture=True).stdout.split()
+    names = [n for n in out if n.startswith(LAB_PREFIX)]
+    if names:
+        run(["docker", "rm", "-f", "-v", *names], capture=True)
+    run(["docker", "network", "rm", LAB_NETWORK], capture=True, check=False)
+    log("lab removed")
+
+
+def lab_up(members: int, image: str) -> None:
+    lab_down()
+    run(["docker", "network", "create", "--subnet", LAB_SUBNET, LAB_NETWORK], capture=True)
+    base = LAB_SUBNET.rsplit(".", 1)[0]
+    run(["docker", "run", "-d", "--name", f"{LAB_PREFIX}mirror", "--hostname", "mirror",
+         "--network", LAB_NETWORK, "--ip", f"{base}.5", "-v", f"{MIRROR_DIR}:/srv/mirror:ro",
+         image, "python3", "-m", "http.server", "8080", "--directory", "/srv/mirror"],
+        capture=True)
+    for i in range(1, members + 1):
+        run(["docker", "run", "-d", "--name", f"{LAB_PREFIX}etcd-{i}", "--hostname", f"etcd-{i}",
+             "--network", LAB_NETWORK, "--ip", f"{base}.{10 + i}", *SYSTEMD_RUN_OPTS, image],
+            capture=True)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+           "RAFTOPS_LAB_MEMBERS": str(members)}
+    t0 = time.time()
+    run(["ansible-playbook", "-i", str(ROOT / "inventory" / "lab"), str(ROOT / "site.yml")],
+        env=env, cwd=ROOT)
+    log(f"site.yml converged in {time.time() - t0:.1f}s")
+    show = ("set -a; . /etc/etcd/etcdctl.env; etcdctl member list -w table; "
+            "etcdctl endpoint health --cluster -w table")
+    run(["docker", "exec", f"{LAB_PREFIX}etcd-1", "bash", "-c", show])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("command", choices=["engine", "images", "mirror", "prepare", "up", "down",
+                                        "clean-stale", "image-name"])
+    ap.add_argument("--suite", default="bookworm", choices=sorted(IMAGE_SUITES))
+    ap.add_argument("--members", type=int, default=int(os.environ.get("RAFTOPS_LAB_MEMBERS", 3)))
+    a = ap.parse_args()
+    if platform.machine() not in ("x86_64", "amd64"):
+        log("warning: the test mirror is built for amd64 only")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if a.command == "image-name":
+        print(f"{IMAGE_REPO}:{IMAGE_SUITES[a.suite]}")
+        return
+    ensure_engine()
+    if a.command == "engine":
+        return
+    if a.command == "clean-stale":
+        clean_stale()
+        return
+    if a.command == "down":
+        lab_down()
+        return
+    if a.command in ("images", "prepare", "up"):
+        for s in IMAGE_SUITES:
+            build_image(s)
+    if a.command in ("mirror", "prepare", "up"):
+        print(json.dumps(build_mirror()))
+    if a.command == "up":
+        lab_up(a.members, build_image(a.suite))
+
+
+if __name__ == "__main__":
+    main()
