@@ -288,7 +288,7 @@ def lab_down() -> None:
     log("lab removed")
 
 
-def lab_up(members: int, image: str) -> None:
+def lab_containers(members: int, image: str) -> None:
     lab_down()
     run(["docker", "network", "create", "--subnet", LAB_SUBNET, LAB_NETWORK], capture=True)
     base = LAB_SUBNET.rsplit(".", 1)[0]
@@ -300,15 +300,27 @@ def lab_up(members: int, image: str) -> None:
         run(["docker", "run", "-d", "--name", f"{LAB_PREFIX}etcd-{i}", "--hostname", f"etcd-{i}",
              "--network", LAB_NETWORK, "--ip", f"{base}.{10 + i}", *SYSTEMD_RUN_OPTS, image],
             capture=True)
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-           "RAFTOPS_LAB_MEMBERS": str(members)}
+
+
+def converge(extra: list[str] | None = None, capture: bool = False) -> tuple[float, str]:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     t0 = time.time()
-    run(["ansible-playbook", "-i", str(ROOT / "inventory" / "lab"), str(ROOT / "site.yml")],
-        env=env, cwd=ROOT)
-    log(f"site.yml converged in {time.time() - t0:.1f}s")
+    res = run(["ansible-playbook", "-i", str(ROOT / "inventory" / "lab"), str(ROOT / "site.yml")]
+              + (extra or []), env=env, cwd=ROOT, capture=capture)
+    return time.time() - t0, (res.stdout or "")
+
+
+def show_cluster() -> None:
     show = ("set -a; . /etc/etcd/etcdctl.env; etcdctl member list -w table; "
             "etcdctl endpoint health --cluster -w table")
     run(["docker", "exec", f"{LAB_PREFIX}etcd-1", "bash", "-c", show])
+
+
+def lab_up(members: int, image: str) -> None:
+    lab_containers(members, image)
+    took, _ = converge()
+    log(f"site.yml converged in {took:.1f}s")
+    show_cluster()
 
 
 def main() -> None:
