@@ -311,7 +311,7 @@ def converge(extra: list[str] | None = None, capture: bool = False) -> tuple[flo
 
 
 def show_cluster() -> None:
-    show = ("set -a; . /etc/etcd/etcdctl.env; etcdctl member list -w table; "
+    show = (". /etc/profile.d/etcdctl.sh; etcdctl member list -w table; "
             "etcdctl endpoint health --cluster -w table")
     run(["docker", "exec", f"{LAB_PREFIX}etcd-1", "bash", "-c", show])
 

@@ -54,7 +54,9 @@ def probe_units(stdout):
 
 
 def content_sha1(content):
-    return hashlib.sha1(to_bytes(content, errors='surrogate_or_strict')).hexdigest()
+    if not isinstance(content, bytes):
+        content = to_bytes(content, errors='surrogate_or_strict')
+    return hashlib.sha1(content).hexdigest()
 
 
 def drifted(index, path, content=None, mode=None, owner=None, group=None, link_to=None):
@@ -79,7 +81,27 @@ def drifted(index, path, content=None, mode=None, owner=None, group=None, link_t
     return False
 
 
+def bundle_drifted(name, bundles, index, src_dir, dest_dir, group):
+    """`name` when any file of that bundle differs on the host, else None.
+
+    bundles: {name: {owner, files}}; controller files live in src_dir/name/,
+    host files in dest_dir/. Keys must be 0600, certificates 0644.
+    """
+    bundle = bundles[name]
+    for fname in bundle['files']:
+        try:
+            with open('%s/%s/%s' % (src_dir, name, fname), 'rb') as f:
+                content = f.read()
+        except (IOError, OSError):
+            return name  # not made yet (check mode)
+        mode = '0600' if fname.endswith('.key') else '0644'
+        if drifted(index, '%s/%s' % (dest_dir, fname), content, mode, bundle['owner'], group):
+            return name
+    return None
+
+
 class FilterModule(object):
     def filters(self):
         return {'probe_index': probe_index, 'probe_links': probe_links,
-                'probe_units': probe_units, 'drifted': drifted}
+                'probe_units': probe_units, 'drifted': drifted,
+                'bundle_drifted': bundle_drifted}
