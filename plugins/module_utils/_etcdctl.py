@@ -144,31 +144,34 @@ class EtcdCtl(object):
         self._version = None
 
     # ---------------------------------------------------------------- plumbing
-    def _env(self):
-        env = {'ETCDCTL_API': '3'}
+    def _env(self, endpoints):
+        """Connection settings for etcdctl, all through its environment.
+
+        etcdctl refuses to run when an ETCDCTL_* variable and the matching
+        flag are both set, so flags are never used for these: setting every
+        variable here also overrides whatever the caller's environment holds.
+        """
         p = self.module.params
-        if p.get('user'):
-            # ETCDCTL_USER is how etcdctl takes --user from the environment:
-            # keeps the password off the process list.
-            env['ETCDCTL_USER'] = '%s:%s' % (p['user'], p.get('password') or '')
+        env = {
+            'ETCDCTL_API': '3',
+            'ETCDCTL_ENDPOINTS': ','.join(endpoints),
+            'ETCDCTL_DIAL_TIMEOUT': p.get('dial_timeout') or '5s',
+            'ETCDCTL_COMMAND_TIMEOUT': p.get('command_timeout') or '15s',
+            'ETCDCTL_CACERT': p.get('cacert') or '',
+            'ETCDCTL_CERT': p.get('cert') or '',
+            'ETCDCTL_KEY': p.get('key') or '',
+            # ETCDCTL_USER takes "user:password": keeps the password off the
+            # process list.
+            'ETCDCTL_USER': ('%s:%s' % (p['user'], p.get('password') or '')) if p.get('user') else '',
+        }
         return env
 
-    def _conn_args(self, endpoints):
-        p = self.module.params
-        args = ['--endpoints=%s' % ','.join(endpoints),
-                '--dial-timeout=%s' % p.get('dial_timeout', '5s'),
-                '--command-timeout=%s' % p.get('command_timeout', '15s')]
-        for opt in ('cacert', 'cert', 'key'):
-            if p.get(opt):
-                args.append('--%s=%s' % (opt, p[opt]))
-        return args
-
     def run(self, args, endpoints=None, as_json=True, allow_rc=False, action=None):
-        argv = [self.etcdctl] + self._conn_args(endpoints or self.endpoints) + list(args)
+        argv = [self.etcdctl] + list(args)
         if as_json:
             argv += ['-w', 'json']
         rc, out, err = self.module.run_command(
-            argv, environ_update=self._env(), check_rc=False)
+            argv, environ_update=self._env(endpoints or self.endpoints), check_rc=False)
         if rc != 0 and not allow_rc:
             raise EtcdError(action or ' '.join(args[:2]), rc, out, err)
         if not as_json:

@@ -1,0 +1,112 @@
+"""A converged cluster: every member up, TLS only, right names, URLs, files."""
+import json
+import re
+import time
+
+import pytest
+
+from conftest import ETCD_HOSTS, INVENTORY, etcdctl, etcdctl_json
+
+testinfra_hosts = [f"ansible://{h}?ansible_inventory={INVENTORY}" for h in ETCD_HOSTS]
+
+
+def my_ip(host):
+    return host.check_output(
+        "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1")
+
+
+def test_service_active_enabled(host):
+    svc = host.service("etcd")
+    assert svc.is_running
+    assert svc.is_enabled
+    procs = host.process.filter(comm="etcd")
+    assert procs and all(p.user == "etcd" for p in procs)
+
+
+def test_members_started_voting_named(host):
+    data = etcdctl_json(host, "member list")
+    members = data["members"]
+    assert len(members) == len(ETCD_HOSTS)
+    names = sorted(m.get("name", "") for m in members)
+    assert names == sorted(ETCD_HOSTS)
+    for m in members:
+        assert not m.get("isLearner", False), m
+        assert m["peerURLs"] and all(u.startswith("https://") and u.endswith(":2380")
+                                     for u in m["peerURLs"]), m
+        assert m["clientURLs"] and all(u.startswith("https://") for u in m["clientURLs"]), m
+    mine = [m for m in members if m["name"] == host.backend.host]
+    assert mine and mine[0]["peerURLs"] == [f"https://{my_ip(host)}:2380"]
+
+
+def test_all_endpoints_healthy(host):
+    health = etcdctl_json(host, "endpoint health --cluster")
+    assert len(health) == len(ETCD_HOSTS)
+    assert all(h["health"] for h in health), health
+
+
+def test_write_one_read_others(host):
+    """A key written through this member is read through every other one."""
+    key = f"/raftops/verify/{int(time.time() * 1000)}"
+    etcdctl(host, f"put {key} hello-from-{host.backend.host}")
+    members = etcdctl_json(host, "member list")["members"]
+    others = [m["clientURLs"][0] for m in members if m["name"] != host.backend.host]
+    assert len(others) == len(ETCD_HOSTS) - 1
+    for url in others:
+        out = etcdctl(host, f"get {key} --print-value-only --consistency=s", endpoints=url).stdout
+        assert out.strip() == f"hello-from-{host.backend.host}", url
+
+
+def test_plain_http_refused(host):
+    ip = my_ip(host)
+    res = host.run(f"curl -sS --max-time 5 http://{ip}:2379/health")
+    assert res.rc != 0 or "true" not in res.stdout
+
+
+def test_client_without_cert_refused(host):
+    ip = my_ip(host)
+    res = host.run(f"curl -sS --max-time 5 --cacert /etc/etcd/pki/ca.crt https://{ip}:2379/health")
+    assert res.rc != 0, res.stdout
+    ok = host.run(f"curl -sS --max-time 5 --cacert /etc/etcd/pki/ca.crt --cert /etc/etcd/pki/admin.crt "
+                  f"--key /etc/etcd/pki/admin.key https://{ip}:2379/health")
+    assert ok.rc == 0 and json.loads(ok.stdout)["health"] == "true", ok.stdout + ok.stderr
+
+
+@pytest.mark.parametrize("path,mode,user,group", [
+    ("/etc/etcd", 0o750, "root", "etcd"),
+    ("/etc/etcd/pki", 0o750, "root", "etcd"),
+    ("/etc/etcd/etcd.conf", 0o640, "root", "etcd"),
+    ("/var/lib/etcd", 0o700, "etcd", "etcd"),
+    ("/etc/etcd/pki/server.key", 0o600, "etcd", "etcd"),
+    ("/etc/etcd/pki/peer.key", 0o600, "etcd", "etcd"),
+    ("/etc/etcd/pki/admin.key", 0o600, "root", "etcd"),
+    ("/etc/etcd/pki/server.crt", 0o644, "etcd", "etcd"),
+])
+def test_file_modes(host, path, mode, user, group):
+    f = host.file(path)
+    assert f.exists, path
+    assert f.mode == mode, f"{path}: {oct(f.mode)}"
+    assert f.user == user and f.group == group, f"{path}: {f.user}:{f.group}"
+
+
+@pytest.mark.parametrize("cert", ["server", "peer"])
+def test_cert_sans(host, cert):
+    text = host.check_output(f"openssl x509 -noout -ext subjectAltName -in /etc/etcd/pki/{cert}.crt")
+    sans = set(re.findall(r"(DNS:[^,\s]+|IP Address:[^,\s]+)", text))
+    for want in [f"DNS:{host.backend.host}", "DNS:localhost", "IP Address:127.0.0.1",
+                 f"IP Address:{my_ip(host)}"]:
+        assert want in sans, f"{want} not in {sans}"
+    host.run_expect([0], f"openssl verify -CAfile /etc/etcd/pki/ca.crt /etc/etcd/pki/{cert}.crt")
+
+
+def test_config_is_environment_file(host):
+    conf = host.file("/etc/etcd/etcd.conf").content_string
+    assert f'ETCD_NAME="{host.backend.host}"' in conf
+    assert 'ETCD_CLIENT_CERT_AUTH="true"' in conf and 'ETCD_PEER_CLIENT_CERT_AUTH="true"' in conf
+    unit = host.file("/etc/systemd/system/etcd.service").content_string
+    assert "Type=notify" in unit and "EnvironmentFile=/etc/etcd/etcd.conf" in unit
+    assert "User=etcd" in unit and "LimitNOFILE=" in unit
+
+
+def test_clock_offset_within_bound(host):
+    fields = host.check_output("chronyc -c tracking").split(",")
+    assert abs(float(fields[4])) <= 0.5, fields
