@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark site.yml on the lab: cold converge to a healthy TLS cluster, then a
 no-op re-run that must report changed=0.
 
@@ -42,7 +41,7 @@ def main() -> int:
     try:
         for i in range(a.runs):
             lab.lab_containers(3, image)
-            cold, _ = lab.converge(capture=True)
+            cold = lab.converge(capture=True)[0]
             noop, out = lab.converge(capture=True)
             changed = changed_total(out)
             results.append({"cold_s": round(cold, 1), "noop_s": round(noop, 1),

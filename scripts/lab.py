@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """raftops.etcd lab: systemd "VM" images, a local etcd release mirror, and a lab cluster.
 
 Sub-commands (all idempotent, all safe to re-run):
@@ -86,7 +85,7 @@ def engine_answers() -> bool:
     if not shutil.which("docker"):
         return False
     return subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
+                          stderr=subprocess.DEVNULL, check=False).returncode == 0
 
 
 def is_debian() -> bool:
@@ -111,7 +110,7 @@ def ensure_engine() -> None:
     logf = open(CACHE / "dockerd.log", "ab")
     log("starting dockerd (log: %s)" % (CACHE / "dockerd.log"))
     subprocess.Popen(["dockerd"], stdout=logf, stderr=logf, start_new_session=True)
-    for _ in range(60):
+    for dummy in range(60):
         if engine_answers():
             return
         time.sleep(1)
@@ -158,7 +157,7 @@ def image_tag(suite: str) -> str:
 
 def image_exists(ref: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", ref], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
+                          stderr=subprocess.DEVNULL, check=False).returncode == 0
 
 
 def build_image(suite: str) -> str:
@@ -318,7 +317,7 @@ def show_cluster() -> None:
 
 def lab_up(members: int, image: str) -> None:
     lab_containers(members, image)
-    took, _ = converge()
+    took = converge()[0]
     log(f"site.yml converged in {took:.1f}s")
     show_cluster()
 

@@ -17,11 +17,6 @@ import hashlib
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_bytes
 
-DOCUMENTATION_PROBE_INDEX = r'''
-name: probe_index
-short_description: Index ansible.builtin.find results by path
-'''
-
 
 def probe_index(find_result):
     """{path: stat dict} from a registered ansible.builtin.find result."""

@@ -40,7 +40,7 @@ def _names(cert):
 def _wanted_names(sans):
     out = []
     for san in sans or []:
-        kind, _, value = san.partition(':')
+        kind, dummy, value = san.partition(':')
         if kind.upper() in ('IP', 'IP ADDRESS'):
             value = str(ipaddress.ip_address(value))
             kind = 'IP'

@@ -17,8 +17,8 @@ description:
     the leader, per-endpoint health and status (version, DB size and in use,
     raft term and index, errors) and active alarms.
   - With O(wait_healthy), waits until every member is started and healthy and
-    a leader exists: the health gate of the collection's playbooks.
-author: raftops maintainers
+    a leader exists. This is the health gate of the collection's playbooks.
+author: raftops maintainers (@raftops)
 extends_documentation_fragment:
   - raftops.etcd.connection
 attributes:

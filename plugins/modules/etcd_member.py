@@ -19,7 +19,7 @@ description:
   - Decisions are made on C(member list -w json), never on text, and the
     membership is listed again before any retry, so a timed-out add is never
     issued twice.
-author: raftops maintainers
+author: raftops maintainers (@raftops)
 extends_documentation_fragment:
   - raftops.etcd.connection
 attributes:
@@ -172,11 +172,11 @@ def find_member(members, peer_urls=None, name=None, member_id=None):
 
 def plan_present(members, name, peer_urls, learner, force):
     """Decide what state=present must do: (action, member)."""
-    member, how = find_member(members, peer_urls, name)
+    member, dummy = find_member(members, peer_urls, name)
     if member is not None:
         if peer_urls and member['peer_urls'] != sorted(peer_urls):
             # Same name (or id), other URLs: the seed's "member update" case.
-            clash, _ = find_member([m for m in members if m is not member], peer_urls)
+            clash, dummy = find_member([m for m in members if m is not member], peer_urls)
             if clash is not None:
                 raise Refused('peer URLs %s already belong to member %s' % (
                     ','.join(peer_urls), clash['name'] or clash['id_hex']))
@@ -249,7 +249,7 @@ class MemberManager(object):
             if e.kind in ('timeout', 'not_leader', 'unknown', 'peer_url_exists'):
                 time.sleep(1)
                 after = self.members()
-                m, _ = find_member(after, p['peer_urls'])
+                m, dummy = find_member(after, p['peer_urls'])
                 if m is not None:
                     return after
             raise
@@ -312,7 +312,7 @@ class MemberManager(object):
                 else:
                     after_members = self.add(members)
                     if p['state'] == 'promoted':
-                        m, _ = find_member(after_members, p['peer_urls'])
+                        m, dummy = find_member(after_members, p['peer_urls'])
                         self.promote(m)
                         after_members = self.members()
             elif action == 'update':
@@ -332,7 +332,7 @@ class MemberManager(object):
                 else:
                     self.promote(member)
                     after_members = self.members()
-            found, _ = find_member(after_members, p['peer_urls'], p['name'], p['id'])
+            found, dummy = find_member(after_members, p['peer_urls'], p['name'], p['id'])
             result.update(
                 action={'add': 'added', 'update': 'updated', 'promote': 'promoted'}.get(action, 'none'),
                 member=found,
@@ -342,11 +342,11 @@ class MemberManager(object):
                 initial_cluster_state='existing',
             )
         else:
-            member, _ = find_member(members, p['peer_urls'], p['name'], p['id'])
+            member, dummy = find_member(members, p['peer_urls'], p['name'], p['id'])
             after_members = members
             if member is not None:
                 view = self.ctl.cluster_view(copy.deepcopy(members))
-                vm, _ = find_member(view['members'], member_id=member['id_hex'])
+                vm, dummy = find_member(view['members'], member_id=member['id_hex'])
                 plan_absent(view, vm, p['force'])
                 result['action'] = 'removed'
                 if self.module.check_mode:
