@@ -16,7 +16,7 @@ unit:
 molecule:
 	$(PY) scripts/test.py molecule $(SCENARIO)
 lab:             ## bring up 3 lab hosts, run site.yml, print the cluster
-	$(PY) scripts/test.py setup >/dev/null 2>&1 || true
+	$(PY) scripts/test.py setup
 	PATH=$(CURDIR)/.venv/bin:$$PATH $(PY) scripts/lab.py up
 lab-down:
 	$(PY) scripts/lab.py down

@@ -39,7 +39,9 @@ SEARCH_PATHS = ['/usr/local/bin', '/opt/etcd/current', '/usr/bin']
 ERROR_PATTERNS = [
     ('not_enough_started', r'not enough started members'),
     ('unhealthy', r'unhealthy cluster'),
-    ('peer_url_exists', r'(Peer URLs already exists|peerURL exists)'),
+    # A second add of the same peer URL: etcd derives the member ID from the
+    # URLs, so 3.4/3.5 answer "member ID already exist".
+    ('peer_url_exists', r'(Peer URLs already exists|peerURL exists|member ID already exist)'),
     ('member_not_found', r'member not found'),
     ('too_many_learners', r'too many learner members'),
     ('learner_not_ready', r'(learner member which is in sync|not in sync with leader|'
@@ -50,6 +52,7 @@ ERROR_PATTERNS = [
                 r'timed out|connection refused|transport is closing)'),
     ('auth', r'(authentication failed|permission denied|user name is empty|'
              r'certificate signed by unknown authority|bad certificate)'),
+    ('env_conflict', r'conflicting environment variable'),
 ]
 RETRYABLE = frozenset(['not_leader', 'timeout', 'unhealthy'])
 

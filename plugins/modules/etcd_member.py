@@ -172,7 +172,10 @@ def find_member(members, peer_urls=None, name=None, member_id=None):
 
 def plan_present(members, name, peer_urls, learner, force):
     """Decide what state=present must do: (action, member)."""
-    member, dummy = find_member(members, peer_urls, name)
+    member, how = find_member(members, peer_urls, name)
+    if member is not None and how == 'peer_urls' and name and member['name'] and member['name'] != name:
+        raise Refused('peer URLs %s already belong to member %s, not %s'
+                      % (','.join(peer_urls), member['name'], name))
     if member is not None:
         if peer_urls and member['peer_urls'] != sorted(peer_urls):
             # Same name (or id), other URLs: the seed's "member update" case.

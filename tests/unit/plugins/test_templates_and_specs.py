@@ -1,0 +1,89 @@
+"""etcd.conf renders only flags each etcd version accepts; role specs match defaults."""
+import re
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from conftest import FIXTURES, ROOT
+
+ROLES = ROOT / "roles"
+
+
+def help_flags(version):
+    text = (FIXTURES / version / "etcd_help.txt").read_text()
+    return set(re.findall(r"^\s+--([a-z0-9-]+)", text, re.M))
+
+
+def flags_for(minor):
+    if minor in ("3.4", "3.5"):
+        return help_flags({"3.4": "3.4.23", "3.5": "3.5.30"}[minor])
+    changes = yaml.safe_load((FIXTURES / "flag_changes.yml").read_text())
+    flags = (help_flags("3.5.30") - set(changes["3.6"]["removed"])) | set(changes["3.6"]["added"])
+    if minor == "3.7":
+        flags = {f for f in flags if not f.startswith(tuple(changes["3.7"]["removed_prefixes"]))}
+    return flags
+
+
+def render(version, **overrides):
+    defaults = yaml.safe_load((ROLES / "etcd" / "defaults" / "main.yml").read_text())
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=False, undefined=jinja2.StrictUndefined)
+    env.filters["comment"] = lambda s: "# " + s
+    tmpl = env.from_string((ROLES / "etcd" / "templates" / "etcd.conf.j2").read_text())
+    ctx = dict(defaults, etcd_version=version, __etcd_minor=".".join(version.split(".")[:2]),
+               ansible_managed="managed", etcd_name="m1", __etcd_scheme="https",
+               __etcd_peer_url="https://10.0.0.1:2380", __etcd_client_url="https://10.0.0.1:2379",
+               __etcd_bootstrap=dict(initial_cluster="m1=https://10.0.0.1:2380", state="new", token="t"))
+    ctx.update(overrides)
+    return tmpl.render(**ctx)
+
+
+def env_flags(text):
+    return [m.lower().replace("_", "-") for m in re.findall(r"^ETCD_([A-Z0-9_]+)=", text, re.M)]
+
+
+@pytest.mark.parametrize("version", ["3.4.23", "3.5.30", "3.6.16", "3.7.0"])
+@pytest.mark.parametrize("tls", [True, False])
+def test_rendered_flags_exist_in_that_version(version, tls):
+    text = render(version, etcd_tls=tls)
+    known = flags_for(".".join(version.split(".")[:2]))
+    flags = env_flags(text)
+    assert flags, text
+    unknown = [f for f in flags if f not in known]
+    assert not unknown, f"etcd {version} has no flags {unknown}"
+    assert ("cert-file" in flags) is tls
+
+
+def test_version_specific_lines():
+    assert "ETCD_LOGGER" in render("3.4.23")
+    assert "ETCD_LOGGER" not in render("3.5.30")
+    assert "ENABLE_V2" not in render("3.6.16")
+
+
+def test_flag_lists_really_differ():
+    """The model would hide nothing if the lists were equal: they are not."""
+    assert "enable-v2" in flags_for("3.5") and "enable-v2" not in flags_for("3.6")
+    assert "experimental-initial-corrupt-check" in flags_for("3.6")
+    assert not any(f.startswith("experimental-") for f in flags_for("3.7"))
+    assert "logger" in flags_for("3.4")
+
+
+def test_extra_flags_are_rendered():
+    text = render("3.5.30", etcd_extra_flags={"experimental-initial-corrupt-check": True,
+                                              "max-request-bytes": 1048576})
+    assert 'ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK="true"' in text
+    assert 'ETCD_MAX_REQUEST_BYTES="1048576"' in text
+
+
+@pytest.mark.parametrize("role", sorted(p.name for p in ROLES.iterdir()))
+def test_argument_specs_match_defaults(role):
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
+    specs = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    options = specs["main"]["options"]
+    assert set(defaults) == set(options), set(defaults) ^ set(options)
+    for name, value in defaults.items():
+        spec = options[name]
+        assert spec.get("description"), f"{role}: {name} has no description"
+        if not (isinstance(value, str) and "{{" in value):
+            assert spec.get("default") == value, f"{role}: {name} default {spec.get('default')!r} != {value!r}"
