@@ -19,10 +19,12 @@ from ansible.errors import AnsibleFilterError
 
 try:
     from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     HAS_CRYPTOGRAPHY = True
 except ImportError:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
+    InvalidSignature = ValueError
 
 EKU = {'serverAuth': 'SERVER_AUTH', 'clientAuth': 'CLIENT_AUTH'}
 
@@ -84,15 +86,27 @@ def reason(cert_spec, path, renew_days, now=None):
     return ''
 
 
-def cert_todo(certs, directory, renew_days):
+def _load(path):
+    with open(path, 'rb') as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def cert_todo(certs, directory, renew_days, ca_path=None):
     """Certificates of `certs` ({name, bundle, cn, sans?, eku}) to (re)issue,
-    each with a `reason`; files are <directory>/<bundle>/<name>.crt."""
+    each with a `reason`; files are <directory>/<bundle>/<name>.crt. With
+    `ca_path`, a certificate not signed by that CA is reissued too."""
     if not HAS_CRYPTOGRAPHY:
         raise AnsibleFilterError('cert_todo needs the cryptography library on the controller')
+    ca = _load(ca_path) if ca_path and os.path.isfile(ca_path) else None
     todo = []
     for spec in certs:
-        why = reason(spec, os.path.join(directory, spec['bundle'], spec['name'] + '.crt'),
-                     renew_days)
+        path = os.path.join(directory, spec['bundle'], spec['name'] + '.crt')
+        why = reason(spec, path, renew_days)
+        if not why and ca is not None:
+            try:
+                _load(path).verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                why = 'not signed by the current CA'
         if why:
             item = dict(spec)
             item['reason'] = why

@@ -56,6 +56,8 @@ CASES = [
      r"every host of group etcd must be in the play"),
     ("clock", ["-e", "etcd_clock_max_offset=-1"],
      r"clock offset .* exceeds etcd_clock_max_offset=-1"),
+    ("lost_pki", ["-e", "etcd_tls_controller_dir=/tmp/raftops-elsewhere/pki"],
+     r"trusts a CA .* etcd_tls_allow_ca_change=true"),
     ("bad_checksum", ["-e", "etcd_version=3.5.16", "-e", "etcd_archive_checksum=sha256:" + "0" * 64],
      r"The checksum for .* did not match 0{64}"),
 ]

@@ -96,5 +96,12 @@ def test_cert_todo(tmp_path, cn, sans, ekus, days, reason):
     assert [t["reason"] for t in todo] == ([reason] if reason else [])
 
 
+def test_cert_todo_other_ca(tmp_path):
+    make_cert(tmp_path / "etcd" / "server.crt", "etcd-1", SPEC["sans"], ["SERVER_AUTH", "CLIENT_AUTH"], 365)
+    make_cert(tmp_path / "ca.crt", "ca", ["DNS:ca"], ["SERVER_AUTH"], 365)  # a different key signs this
+    todo = tls.cert_todo([SPEC], str(tmp_path), 30, str(tmp_path / "ca.crt"))
+    assert [t["reason"] for t in todo] == ["not signed by the current CA"]
+
+
 def test_cert_todo_missing(tmp_path):
     assert tls.cert_todo([SPEC], str(tmp_path), 30)[0]["reason"] == "missing"
