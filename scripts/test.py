@@ -27,7 +27,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 REQS = ROOT / "requirements-dev.txt"
 # Full tier, in order. `default` doubles as the quick tier's scenario.
-SCENARIOS = ["default", "debian13", "modules"]
+SCENARIOS = ["default", "debian13", "modules", "dns", "discovery"]
 QUICK_SCENARIOS = ["default"]
 TIMES: list[tuple[str, float]] = []
 

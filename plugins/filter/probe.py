@@ -48,6 +48,20 @@ def probe_units(stdout):
     return props
 
 
+def env_file(text):
+    """{KEY: value} of a systemd EnvironmentFile (KEY="value" lines)."""
+    env = {}
+    for line in (text or '').splitlines():
+        line = line.strip()
+        if not line or line.startswith('#') or '=' not in line:
+            continue
+        key, value = line.split('=', 1)
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        env[key.strip()] = value
+    return env
+
+
 def content_sha1(content):
     if not isinstance(content, bytes):
         content = to_bytes(content, errors='surrogate_or_strict')
@@ -99,4 +113,4 @@ class FilterModule(object):
     def filters(self):
         return {'probe_index': probe_index, 'probe_links': probe_links,
                 'probe_units': probe_units, 'drifted': drifted,
-                'bundle_drifted': bundle_drifted}
+                'bundle_drifted': bundle_drifted, 'env_file': env_file}

@@ -23,7 +23,15 @@ def test_service_active_enabled(host):
     assert procs and all(p.user == "etcd" for p in procs)
 
 
-def test_members_started_voting_named(host):
+def advertised_host(host, hostvars):
+    """The host part of a member's advertised URLs: its DNS name with DNS bootstrap."""
+    hv = hostvars[host.backend.host]
+    if hv.get("etcd_bootstrap_mode") == "dns":
+        return f"{host.backend.host}.{hv['etcd_dns_domain']}"
+    return my_ip(host)
+
+
+def test_members_started_voting_named(host, hostvars):
     data = etcdctl_json(host, "member list")
     members = data["members"]
     assert len(members) == len(ETCD_HOSTS)
@@ -35,7 +43,8 @@ def test_members_started_voting_named(host):
                                      for u in m["peerURLs"]), m
         assert m["clientURLs"] and all(u.startswith("https://") for u in m["clientURLs"]), m
     mine = [m for m in members if m["name"] == host.backend.host]
-    assert mine and mine[0]["peerURLs"] == [f"https://{my_ip(host)}:2380"]
+    assert mine and mine[0]["peerURLs"] == [f"https://{advertised_host(host, hostvars)}:2380"]
+    assert mine[0]["clientURLs"] == [f"https://{advertised_host(host, hostvars)}:2379"]
 
 
 def test_all_endpoints_healthy(host):

@@ -34,6 +34,7 @@ def render(version, **overrides):
     ctx = dict(defaults, etcd_version=version, __etcd_minor=".".join(version.split(".")[:2]),
                ansible_managed="managed", etcd_name="m1", __etcd_scheme="https",
                __etcd_peer_url="https://10.0.0.1:2380", __etcd_client_url="https://10.0.0.1:2379",
+               __etcd_listen_peer_url="https://10.0.0.1:2380", __etcd_listen_client_url="https://10.0.0.1:2379",
                __etcd_bootstrap=dict(initial_cluster="m1=https://10.0.0.1:2380", state="new", token="t"))
     ctx.update(overrides)
     return tmpl.render(**ctx)
@@ -53,6 +54,29 @@ def test_rendered_flags_exist_in_that_version(version, tls):
     unknown = [f for f in flags if f not in known]
     assert not unknown, f"etcd {version} has no flags {unknown}"
     assert ("cert-file" in flags) is tls
+
+
+BOOT = {
+    "dns": dict(discovery_srv="etcd.lab", discovery_srv_name="c1", state="new", token="t"),
+    "discovery_v2": dict(discovery="http://d:2379/v2/keys/_etcd/registry/t", state="new", token="t"),
+    "discovery_v3": dict(discovery_token="t", discovery_endpoints="http://d:2379", state="new", token="t"),
+    "join": dict(initial_cluster="a=https://1:2380,m1=https://10.0.0.1:2380", state="existing", token="t"),
+}
+
+
+@pytest.mark.parametrize("version,boot", [
+    ("3.5.30", "dns"), ("3.6.16", "dns"), ("3.7.0", "dns"), ("3.5.30", "discovery_v2"),
+    ("3.6.16", "discovery_v3"), ("3.7.0", "discovery_v3"), ("3.5.30", "join"), ("3.6.16", "join"),
+])
+def test_exactly_one_bootstrap_source(version, boot):
+    text = render(version, __etcd_bootstrap=BOOT[boot])
+    flags = env_flags(text)
+    unknown = [f for f in flags if f not in flags_for(".".join(version.split(".")[:2]))]
+    assert not unknown, f"etcd {version} has no flags {unknown}"
+    sources = {f for f in flags if f in ("initial-cluster", "discovery", "discovery-srv", "discovery-token")}
+    assert len(sources) == 1, sources
+    if boot == "discovery_v2":
+        assert 'ETCD_DISCOVERY_FALLBACK="exit"' in text
 
 
 def test_version_specific_lines():

@@ -105,3 +105,19 @@ def test_cert_todo_other_ca(tmp_path):
 
 def test_cert_todo_missing(tmp_path):
     assert tls.cert_todo([SPEC], str(tmp_path), 30)[0]["reason"] == "missing"
+
+
+def test_env_file():
+    text = '# managed\nETCD_NAME="etcd-1"\nETCD_INITIAL_CLUSTER="a=https://1:2380,b=https://2:2380"\n\nPLAIN=x=y\n'
+    assert probe.env_file(text) == {"ETCD_NAME": "etcd-1", "PLAIN": "x=y",
+                                    "ETCD_INITIAL_CLUSTER": "a=https://1:2380,b=https://2:2380"}
+
+
+def test_dns_record():
+    from ansible_collections.raftops.etcd.plugins.filter import dns
+    assert dns.dns_record({"inventory_hostname": "h1", "etcd_address": "10.0.0.1"}, "c.test") == \
+        {"name": "h1.c.test", "address": "10.0.0.1", "srv_name": ""}
+    rec = dns.dns_record({"inventory_hostname": "h2", "etcd_name": "m2", "etcd_dns_srv_name": "blue",
+                          "ansible_facts": {"default_ipv4": {"address": "10.0.0.2"}}}, "c.test")
+    assert rec == {"name": "m2.c.test", "address": "10.0.0.2", "srv_name": "blue"}
+    assert dns.dns_record({"inventory_hostname": "h3"}, "c.test")["address"] == ""
