@@ -2,7 +2,7 @@
 
     python3 scripts/test.py            # full tier (what CI runs)
     python3 scripts/test.py quick      # lint + unit + the default scenario
-    python3 scripts/test.py lint|sanity|unit|molecule [scenario ...]
+    python3 scripts/test.py lint|sanity|unit|build|molecule [scenario ...]
     python3 scripts/test.py setup      # only the virtualenv, engine, images, mirror
 
 Sets itself up: a virtualenv in .venv with the pinned tool chain
@@ -116,6 +116,34 @@ def sanity() -> None:
            cwd=dest)
 
 
+def build() -> None:
+    """ansible-galaxy collection build; the tarball installs and works on its own."""
+    import tarfile
+    with tempfile.TemporaryDirectory(prefix="raftops-build-") as tmp:
+        sh([BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp])
+        tarball = next(Path(tmp).glob("raftops-etcd-*.tar.gz"))
+        with tarfile.open(tarball) as t:
+            names = t.getnames()
+        leaked = [n for n in names if n.endswith(".key") or ".pki" in n or n.startswith(("molecule", "tests"))]
+        if leaked:
+            raise SystemExit(f"the collection tarball ships files it must not: {leaked[:5]}")
+        coll = Path(tmp) / "collections"
+        sh([BIN / "ansible-galaxy", "collection", "install", "--force", "-p", coll, tarball])
+        env = dict(tool_env(), ANSIBLE_COLLECTIONS_PATH=str(coll))
+        env.pop("ANSIBLE_CONFIG")
+        for module in ("etcd_member", "etcd_cluster_info", "etcd_snapshot"):
+            out = sh([BIN / "ansible-doc", "-t", "module", f"raftops.etcd.{module}"], cwd=Path(tmp),
+                     env=env, capture=True).stdout
+            if "raftops.etcd." + module not in out:
+                raise SystemExit(f"ansible-doc raftops.etcd.{module} did not render")
+        for role in ("etcd", "chrony", "dnsmasq", "discovery"):
+            sh([BIN / "ansible-doc", "-t", "role", f"raftops.etcd.{role}"], cwd=Path(tmp), env=env,
+               capture=True)
+        play = Path(tmp) / "site.yml"
+        play.write_text("- name: Site\n  ansible.builtin.import_playbook: raftops.etcd.site\n")
+        sh([BIN / "ansible-playbook", "-i", "localhost,", play, "--syntax-check"], cwd=Path(tmp), env=env)
+
+
 def unit() -> None:
     sh([BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"])
 
@@ -166,6 +194,8 @@ def main(argv: list[str]) -> int:
             timed("ansible-test sanity", sanity)
         if what in ("all", "quick", "unit"):
             timed("unit tests", unit)
+        if what in ("all", "build"):
+            timed("collection build and install", build)
         if what == "all":
             molecule(SCENARIOS)
         elif what == "quick":

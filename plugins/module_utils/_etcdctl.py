@@ -160,13 +160,14 @@ class EtcdCtl(object):
             'ETCDCTL_ENDPOINTS': ','.join(endpoints),
             'ETCDCTL_DIAL_TIMEOUT': p.get('dial_timeout') or '5s',
             'ETCDCTL_COMMAND_TIMEOUT': p.get('command_timeout') or '15s',
-            'ETCDCTL_CACERT': p.get('cacert') or '',
-            'ETCDCTL_CERT': p.get('cert') or '',
-            'ETCDCTL_KEY': p.get('key') or '',
-            # ETCDCTL_USER takes "user:password": keeps the password off the
-            # process list.
-            'ETCDCTL_USER': ('%s:%s' % (p['user'], p.get('password') or '')) if p.get('user') else '',
         }
+        for opt in ('cacert', 'cert', 'key'):
+            if p.get(opt):
+                env['ETCDCTL_%s' % opt.upper()] = p[opt]
+        if p.get('user'):
+            # ETCDCTL_USER takes "user:password": keeps the password off the
+            # process list. (An empty one makes etcdctl warn, so it is left out.)
+            env['ETCDCTL_USER'] = '%s:%s' % (p['user'], p.get('password') or '')
         return env
 
     def run(self, args, endpoints=None, as_json=True, allow_rc=False, action=None):

@@ -48,6 +48,7 @@ def test_member_list_parses_unstarted_learner(version):
     # flag whose ETCDCTL_* variable is also set.
     assert not any(a.startswith("--endpoints") or a.startswith("--cacert") for a in argv)
     assert env["ETCDCTL_CACERT"] == "/pki/ca.crt" and env["ETCDCTL_ENDPOINTS"] == "https://127.0.0.1:2379"
+    assert "ETCDCTL_USER" not in env
     assert "--consistency=l" not in argv  # 3.4/3.5 have no linearizable member list flag
 
 
