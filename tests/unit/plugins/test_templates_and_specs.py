@@ -1,6 +1,5 @@
 """etcd.conf renders only flags each etcd version accepts; role specs match defaults."""
 import re
-from pathlib import Path
 
 import jinja2
 import pytest
