@@ -65,12 +65,16 @@ def _not_after(cert):
     return value
 
 
+def _load(path):
+    with open(path, 'rb') as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
 def reason(cert_spec, path, renew_days, now=None):
     """Why the certificate at `path` must be (re)issued, or '' when it is fine."""
     if not os.path.isfile(path):
         return 'missing'
-    with open(path, 'rb') as f:
-        cert = x509.load_pem_x509_certificate(f.read())
+    cert = _load(path)
     now = now or datetime.datetime.now(datetime.timezone.utc)
     if _not_after(cert) <= now + datetime.timedelta(days=int(renew_days)):
         return 'expires within %s days' % renew_days
@@ -84,11 +88,6 @@ def reason(cert_spec, path, renew_days, now=None):
     if _ekus(cert) != wanted_eku:
         return 'extended key usage changed'
     return ''
-
-
-def _load(path):
-    with open(path, 'rb') as f:
-        return x509.load_pem_x509_certificate(f.read())
 
 
 def cert_todo(certs, directory, renew_days, ca_path=None):
