@@ -27,7 +27,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 REQS = ROOT / "requirements-dev.txt"
 # Full tier, in order. `default` doubles as the quick tier's scenario.
-SCENARIOS = ["default", "debian13", "modules", "dns", "discovery"]
+SCENARIOS = ["default", "debian13", "modules", "dns", "discovery", "day2", "upgrade"]
 QUICK_SCENARIOS = ["default"]
 TIMES: list[tuple[str, float]] = []
 
@@ -151,6 +151,12 @@ def unit() -> None:
 CHANGED = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", re.M)
 
 
+def ephemeral(name: str) -> Path:
+    """Molecule's per-scenario state directory (inventory, our PKI)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "molecule" / ROOT.name / name
+
+
 def scenario(name: str) -> None:
     """create, converge, idempotence, check (changed=0), verify; always destroy."""
     mol = [BIN / "molecule"]
@@ -169,6 +175,10 @@ def scenario(name: str) -> None:
         if (ROOT / "molecule" / name / "side_effect.yml").exists():
             sh(mol + ["side-effect", "-s", name])
             sh(mol + ["verify", "-s", name])
+        steps = ROOT / "molecule" / name / "day2_steps.py"
+        if steps.exists():
+            # The day-2 playbooks as operators run them, with the writer.
+            sh([BIN / "python", steps], env=dict(tool_env(), MOLECULE_EPHEMERAL_DIRECTORY=str(ephemeral(name))))
     finally:
         subprocess.run([str(BIN / "molecule"), "destroy", "-s", name], cwd=ROOT,
                        env=tool_env(), check=False)

@@ -57,6 +57,10 @@ ERROR_PATTERNS = [
 RETRYABLE = frozenset(['not_leader', 'timeout', 'unhealthy'])
 
 
+class Refused(Exception):
+    """An operation the modules will not do (unsafe, or the cluster is unfit)."""
+
+
 class EtcdError(Exception):
     """A failed etcdctl/etcdutl call with etcd's own message and its class."""
 
@@ -302,6 +306,28 @@ class EtcdCtl(object):
         return self.run(['move-leader', id_hex(transferee_id)], endpoints=[leader_endpoint],
                         as_json=False, action='move-leader')
 
+    def defrag(self, endpoint):
+        return self.run(['defrag'], endpoints=[endpoint], as_json=False, action='defrag')
+
+    def compact(self, revision):
+        return self.run(['compact', str(int(revision)), '--physical'], as_json=False,
+                        action='compact')
+
+    def is_compacted(self, revision):
+        """True when history at this revision is gone already."""
+        try:
+            self.run(['get', '', '--from-key', '--rev=%d' % int(revision), '--keys-only',
+                      '--limit=1'],
+                     as_json=False, action='get')
+        except EtcdError as e:
+            if 'compacted' in (e.stderr + e.stdout):
+                return True
+            raise
+        return False
+
+    def alarm_disarm(self):
+        return self.run(['alarm', 'disarm'], action='alarm disarm')
+
     # ---------------------------------------------------------------- snapshots
     def snapshot_save(self, endpoint, path):
         return self.run(['snapshot', 'save', path], endpoints=[endpoint], as_json=False,
@@ -363,3 +389,23 @@ class EtcdCtl(object):
             m['status'] = status.get(m['id_hex'])
             m['is_leader'] = (m['id_hex'] == leader)
         return dict(members=members, leader=leader)
+
+
+def move_leadership_away(ctl, view, member, timeout=60):
+    """Hand leadership from `member` (the leader) to the most caught-up healthy voter."""
+    candidates = [m for m in view['members'] if m['id'] != member['id']
+                  and not m['is_learner'] and m.get('healthy')]
+    if not candidates:
+        raise Refused('member %s leads and no healthy voter can take over'
+                      % (member['name'] or member['id_hex']))
+    candidates.sort(key=lambda m: -((m.get('status') or {}).get('raft_index') or 0))
+    target = candidates[0]
+    leader_url = member['client_urls'][0]
+    ctl.retry(lambda: ctl.move_leader(leader_url, target['id']), timeout=30)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = ctl.endpoint_status([target['client_urls'][0]])
+        if st and st[0].get('leader') and st[0]['leader'] != member['id_hex']:
+            return target
+        time.sleep(1)
+    raise Refused('leadership did not move away from %s' % member['name'])

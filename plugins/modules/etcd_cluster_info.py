@@ -40,6 +40,12 @@ options:
       - With O(wait_healthy), also wait until the cluster has exactly this many
         members.
     type: int
+  max_raft_lag:
+    description:
+      - Also count as a problem a healthy member whose applied raft index is more
+        than this many entries behind the most caught-up member (a restarted or
+        new member that has not caught up yet).
+    type: int
   timeout:
     description: Seconds to wait with O(wait_healthy).
     type: int
@@ -117,9 +123,17 @@ from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
     CONNECTION_ARGSPEC, EtcdCtl, EtcdError)
 
 
-def assess(view, expected_members=None):
+def assess(view, expected_members=None, max_raft_lag=None):
     """Problems that make the cluster unfit for the next step (empty = healthy)."""
     problems = []
+    if max_raft_lag is not None:
+        applied = dict((m['name'] or m['id_hex'], (m.get('status') or {}).get('raft_applied_index'))
+                       for m in view['members'] if m.get('healthy'))
+        known = [v for v in applied.values() if v is not None]
+        for name, idx in sorted(applied.items()):
+            if known and idx is not None and max(known) - idx > max_raft_lag:
+                problems.append('member %s lags: applied index %d, %d behind the most caught-up member'
+                                % (name, idx, max(known) - idx))
     members = view['members']
     if expected_members is not None and len(members) != expected_members:
         problems.append('cluster has %d members, expected %d' % (len(members), expected_members))
@@ -150,6 +164,7 @@ def main():
     argspec.update(
         wait_healthy=dict(type='bool', default=False),
         expected_members=dict(type='int'),
+        max_raft_lag=dict(type='int'),
         timeout=dict(type='int', default=120),
     )
     module = AnsibleModule(argument_spec=argspec, supports_check_mode=True)
@@ -160,7 +175,8 @@ def main():
     while True:
         try:
             view = gather(ctl)
-            problems = assess(view, p['expected_members'] if p['wait_healthy'] else None)
+            problems = assess(view, p['expected_members'] if p['wait_healthy'] else None,
+                              p['max_raft_lag'])
             last_error = None
         except EtcdError as e:
             view, problems, last_error = None, [str(e)], e

@@ -70,6 +70,12 @@ options:
         unstarted members, learner limit). etcd's own checks still apply.
     type: bool
     default: false
+  allow_two_members:
+    description:
+      - Allow a removal that leaves two healthy voters (quorum still safe). For
+        replacing a failed member, whose successor joins right after.
+    type: bool
+    default: false
   wait_timeout:
     description: Seconds to wait for a learner to be in sync before promoting,
       and for leadership to move away before removing the leader.
@@ -145,11 +151,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
-    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, id_hex, initial_cluster, quorum)
-
-
-class Refused(Exception):
-    pass
+    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, Refused, id_hex, initial_cluster,
+    move_leadership_away, quorum)
 
 
 def find_member(members, peer_urls=None, name=None, member_id=None):
@@ -204,7 +207,7 @@ def plan_present(members, name, peer_urls, learner, force):
     return 'add', None
 
 
-def plan_absent(view, member, force):
+def plan_absent(view, member, force, allow_two_members=False):
     """Refuse removals that would lose quorum; None when the removal is allowed."""
     members = view['members']
     if member is None:
@@ -222,7 +225,7 @@ def plan_absent(view, member, force):
         raise Refused('removing %s leaves %d voting members of which %d are healthy; quorum '
                       'needs %d. Bring members back first (force=true overrides)'
                       % (member['name'] or member['id_hex'], len(remaining), len(healthy), need))
-    if len(remaining) == 2:
+    if len(remaining) == 2 and not allow_two_members:
         raise Refused('removing %s leaves a 2-member cluster, which tolerates no failure '
                       '(force=true overrides)' % (member['name'] or member['id_hex']))
 
@@ -275,22 +278,7 @@ class MemberManager(object):
 
     # ------------------------------------------------------------ absent
     def move_leadership_away(self, view, member):
-        candidates = [m for m in view['members'] if m['id'] != member['id']
-                      and not m['is_learner'] and m.get('healthy')]
-        if not candidates:
-            raise Refused('member %s leads and no healthy voter can take over'
-                          % (member['name'] or member['id_hex']))
-        candidates.sort(key=lambda m: -((m.get('status') or {}).get('raft_index') or 0))
-        target = candidates[0]
-        leader_url = member['client_urls'][0]
-        self.ctl.retry(lambda: self.ctl.move_leader(leader_url, target['id']), timeout=30)
-        deadline = time.time() + self.p['wait_timeout']
-        while time.time() < deadline:
-            st = self.ctl.endpoint_status([target['client_urls'][0]])
-            if st and st[0].get('leader') and st[0]['leader'] != member['id_hex']:
-                return target
-            time.sleep(1)
-        raise Refused('leadership did not move away from %s' % member['name'])
+        return move_leadership_away(self.ctl, view, member, self.p['wait_timeout'])
 
     # ------------------------------------------------------------ main
     def run(self):
@@ -350,7 +338,7 @@ class MemberManager(object):
             if member is not None:
                 view = self.ctl.cluster_view(copy.deepcopy(members))
                 vm, dummy = find_member(view['members'], member_id=member['id_hex'])
-                plan_absent(view, vm, p['force'])
+                plan_absent(view, vm, p['force'], p['allow_two_members'])
                 result['action'] = 'removed'
                 if self.module.check_mode:
                     after_members = [m for m in members if m['id'] != member['id']]
@@ -382,6 +370,7 @@ def main():
         id=dict(type='str'),
         learner=dict(type='bool', default=True),
         force=dict(type='bool', default=False),
+        allow_two_members=dict(type='bool', default=False),
         wait_timeout=dict(type='int', default=120),
     )
     module = AnsibleModule(

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Day-2 operations on the converged `day2` scenario, each with the writer
+running and each re-run for changed=0 (see molecule/resources/day2.py)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resources"))
+
+from day2 import Lab, expect  # noqa: E402
+
+H = [f"raftops-day2-etcd-{n}" for n in range(1, 6)]
+ORIGINAL, GROWN, SWAPPED = H[:3], H, [H[0], H[1], H[3]]
+
+
+def rolling_restart(lab: Lab) -> None:
+    before = {h: lab.sh(h, "systemctl show -p ExecMainStartTimestampMonotonic --value etcd").strip() for h in ORIGINAL}
+    stamp = int(time.time())
+    with lab.writer("rolling_restart", ORIGINAL):
+        lab.playbook("rolling_restart", {"etcd_restart_before": stamp})
+    after = {h: lab.sh(h, "systemctl show -p ExecMainStartTimestampMonotonic --value etcd").strip() for h in ORIGINAL}
+    expect(all(before[h] != after[h] for h in ORIGINAL), f"not every member restarted: {before} {after}")
+    lab.idempotent("rolling_restart", {"etcd_restart_before": stamp})
+
+
+def scale_out(lab: Lab) -> None:
+    with lab.writer("scale_out", ORIGINAL):
+        lab.playbook("scale_out", {"etcd_cluster_group": "etcd_grown"})
+    members = lab.members(H[0])
+    expect(sorted(members) == sorted(GROWN), f"members after scale_out: {sorted(members)}")
+    expect(not any(m.get("isLearner") for m in members.values()), "a learner was left behind")
+    lab.idempotent("scale_out", {"etcd_cluster_group": "etcd_grown"})
+
+
+def scale_in(lab: Lab) -> None:
+    extra = {"etcd_cluster_group": "etcd", "etcd_remove_members": H[3:5]}
+    lab.playbook("scale_in", {"etcd_cluster_group": "etcd_grown", "etcd_remove_members": H[3:5]},
+                 expect_fail="still in group etcd_grown")
+    with lab.writer("scale_in", ORIGINAL):
+        lab.playbook("scale_in", extra)
+    expect(sorted(lab.members(H[0])) == sorted(ORIGINAL), "members after scale_in")
+    for h in H[3:5]:
+        expect(lab.sh(h, "systemctl is-active etcd || true").strip() != "active", f"etcd still runs on {h}")
+        expect(lab.sh(h, "ls -d /var/lib/etcd.removed-* | wc -l").strip() == "1", f"data of {h} not moved aside")
+    lab.idempotent("scale_in", extra)
+
+
+def replace_in_place(lab: Lab) -> None:
+    old_id = lab.members(H[0])[H[1]]["ID"]
+    # The disk of etcd-2 fails: etcd stops, its data is gone.
+    lab.sh(H[1], "systemctl stop etcd; rm -rf /var/lib/etcd/member")
+    extra = {"etcd_replace_member": H[1]}
+    with lab.writer("replace_in_place", [H[0], H[2]]):
+        lab.playbook("replace_node", extra)
+    members = lab.members(H[0])
+    expect(members[H[1]]["ID"] != old_id, "etcd-2 was not re-added as a new member")
+    expect(len(members) == 3 and not any(m.get("isLearner") for m in members.values()), f"{members}")
+    lab.idempotent("replace_node", extra)
+
+
+def update_peer_urls(lab: Lab) -> None:
+    lab.extra["etcd_peer_port"] = 2390
+    with lab.writer("update_peer_urls", ORIGINAL):
+        lab.playbook("update_peer_urls")
+    members = lab.members(H[0])
+    urls = sorted(u for m in members.values() for u in m["peerURLs"])
+    expect(all(u.endswith(":2390") for u in urls), f"peer URLs after the update: {urls}")
+    lab.idempotent("update_peer_urls")
+
+
+def swap_host_down(lab: Lab) -> None:
+    # etcd-3's VM dies for good; etcd-4 takes its place in the inventory.
+    subprocess_run(["docker", "stop", "-t", "1", H[2]])
+    extra = {"etcd_cluster_group": "etcd_swapped", "etcd_replace_member": H[2]}
+    with lab.writer("swap_host_down", [H[0], H[1]]):
+        lab.playbook("replace_node", extra)
+    members = lab.members(H[0])
+    expect(sorted(members) == sorted(SWAPPED), f"members after the swap: {sorted(members)}")
+    lab.idempotent("replace_node", extra)
+    lab.extra["etcd_cluster_group"] = "etcd_swapped"
+
+
+def maintenance(lab: Lab) -> None:
+    lab.churn(SWAPPED, count=1500, size=8192)
+    extra = {"etcd_maintenance_keep_revisions": 0, "etcd_maintenance_defrag_min_free_bytes": 4194304,
+             "etcd_maintenance_defrag_min_free_ratio": 0.3}
+    sizes = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
+    with lab.writer("maintenance", SWAPPED, duration=120):
+        lab.playbook("maintenance", extra)
+    # Compact what the writer added meanwhile; then nothing is left to do.
+    lab.playbook("maintenance", extra)
+    after = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
+    expect(all(after[h] < sizes[h] for h in SWAPPED), f"defragmentation reclaimed nothing: {sizes} -> {after}")
+    lab.idempotent("maintenance", extra)
+
+
+def backup_and_restore(lab: Lab) -> None:
+    backups = lab.ephemeral / "backups"
+    at_backup = lab.dump(SWAPPED)
+    expect(len(at_backup) > 100, f"too little data to prove a restore: {len(at_backup)} keys")
+    lab.playbook("backup")
+    snaps = sorted(backups.glob("day2-snapshot-*.db"))
+    expect(len(snaps) == 1, f"controller snapshots: {snaps}")
+    lab.idempotent("backup")
+    for h in SWAPPED:
+        expect(lab.sh(h, "systemctl is-enabled etcd-backup.timer").strip() == "enabled", f"timer on {h}")
+    lab.sh(H[0], "systemctl start etcd-backup.service")
+    expect("day2-scheduled-" in lab.sh(H[0], "ls /var/backups/etcd"), "the scheduled snapshot was not written")
+    # Writes after the backup must not survive the restore.
+    with lab.writer("after_backup", SWAPPED, duration=5):
+        pass
+    extra = {"etcd_restore_snapshot": str(snaps[0])}
+    lab.playbook("restore", extra, expect_fail="is healthy")
+    cluster_id = lab.etcdctl(H[0], "endpoint status")[0]["Status"]["header"]["cluster_id"]
+    lab.playbook("restore", dict(extra, etcd_force=True))
+    restored = lab.dump(SWAPPED)
+    expect(restored == at_backup, f"restored data differs from the data at backup time: "
+           f"{len(restored)} keys vs {len(at_backup)}; extra: {sorted(set(restored) - set(at_backup))[:5]}")
+    expect(lab.etcdctl(H[0], "endpoint status")[0]["Status"]["header"]["cluster_id"] != cluster_id,
+           "the restored cluster kept the old cluster ID")
+    lab.idempotent("restore", extra)
+    lab.report.append(dict(step="restore", keys_at_backup=len(at_backup), keys_restored=len(restored)))
+
+
+def recover_quorum(lab: Lab) -> None:
+    lab.idempotent("recover_quorum")
+    with lab.writer("recover_quorum", SWAPPED):
+        # Two of three members fail one after the other and lose their disks:
+        # every write acknowledged meanwhile needed the survivor etcd-1.
+        time.sleep(3)
+        lab.sh(H[1], "systemctl stop etcd")
+        time.sleep(3)
+        lab.sh(H[3], "systemctl stop etcd")
+        for h in (H[1], H[3]):
+            lab.sh(h, "rm -rf /var/lib/etcd/member")
+        time.sleep(2)
+        lab.playbook("recover_quorum")
+    members = lab.members(H[0])
+    expect(sorted(members) == sorted(SWAPPED), f"members after recovery: {sorted(members)}")
+    lab.idempotent("recover_quorum")
+
+
+def subprocess_run(cmd: list[str]) -> None:
+    import subprocess
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+if __name__ == "__main__":
+    steps = [rolling_restart, scale_out, scale_in, replace_in_place, update_peer_urls, swap_host_down,
+             maintenance, backup_and_restore, recover_quorum]
+    only = sys.argv[1:]
+    sys.exit(Lab("day2").steps([s for s in steps if not only or s.__name__ in only]))

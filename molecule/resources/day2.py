@@ -1,0 +1,188 @@
+"""Day-2 test driver: runs the collection's playbooks against a Molecule
+scenario's containers the way an operator would, with the writer running.
+
+Each step: start the bounded writer, run `ansible-playbook raftops.etcd.<name>`,
+stop the writer, check that every acknowledged write reads back, then run the
+playbook again and require changed=0. Results (acknowledged writes, lost,
+longest unavailability) go to stdout and to a JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITER = Path(__file__).with_name("writer.py")
+LAB_VARS = Path(__file__).with_name("vars") / "lab.yml"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+class StepFailed(Exception):
+    pass
+
+
+class Lab:
+    def __init__(self, scenario: str):
+        self.scenario = scenario
+        self.ephemeral = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
+                              or Path.home() / ".cache" / "molecule" / ROOT.name / scenario)
+        self.inventory = self.ephemeral / "inventory"
+        if not self.inventory.is_dir():
+            raise SystemExit(f"no Molecule inventory at {self.inventory}: run `molecule create -s {scenario}` first")
+        self.pki = self.ephemeral / "pki"
+        self.work = self.ephemeral / "day2"
+        self.work.mkdir(exist_ok=True)
+        self.report: list[dict] = []
+        self.extra: dict = {}
+        inv = yaml.safe_load((self.inventory / "ansible_inventory.yml").read_text())
+        self.groups = {name: list((grp or {}).get("hosts", {}))
+                       for name, grp in inv["all"]["children"].items()}
+        self.group_vars = {}
+        for name in ("all", "etcd"):
+            path = self.inventory / "group_vars" / name
+            if path.exists():
+                self.group_vars.update(yaml.safe_load(path.read_text()) or {})
+        self.hostvars = {}
+        for h in self.groups.get("ungrouped", []) + sum(self.groups.values(), []):
+            self.hostvars.setdefault(h, {})
+        self.ips = self._ips()
+
+    # ------------------------------------------------------------ plumbing
+    def _ips(self) -> dict[str, str]:
+        out = subprocess.run(["docker", "inspect", "-f",
+                              "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"]
+                             + sorted(set(sum(self.groups.values(), []))),
+                             capture_output=True, text=True, check=False).stdout
+        return {n.lstrip("/"): ip for n, ip in (line.split() for line in out.splitlines() if len(line.split()) == 2)}
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update(ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_FORKS="20",
+                   ANSIBLE_PIPELINING="True", ANSIBLE_GATHERING="explicit",
+                   ANSIBLE_CALLBACK_RESULT_FORMAT="yaml", ANSIBLE_HOST_KEY_CHECKING="False",
+                   MOLECULE_EPHEMERAL_DIRECTORY=str(self.ephemeral))
+        return env
+
+    def playbook(self, name: str, extra: dict | None = None, expect_fail: str | None = None,
+                 check: bool = False) -> dict[str, int]:
+        """Run raftops.etcd.<name>; return {host: changed}. expect_fail: a regex the failure must show."""
+        ev = dict(self.extra, **(extra or {}))
+        ev_file = self.work / f"extra-{name}.json"
+        ev_file.write_text(json.dumps(ev))
+        cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(self.inventory),
+               f"raftops.etcd.{name}", "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+        if check:
+            cmd.append("--check")
+        print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(ev)}{' --check' if check else ''}", flush=True)
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True)
+        took = time.monotonic() - t0
+        out = proc.stdout + proc.stderr
+        (self.work / f"{name}-{int(time.time())}.log").write_text(out)
+        recap = {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(out)}
+        print(f"  rc={proc.returncode} {took:.0f}s recap={recap}", flush=True)
+        if expect_fail:
+            if proc.returncode == 0:
+                raise StepFailed(f"{name} should have failed ({expect_fail}) but succeeded")
+            if not re.search(expect_fail, out):
+                print(out[-4000:])
+                raise StepFailed(f"{name} failed, but without /{expect_fail}/")
+            return {h: c for h, (c, _u, _f) in recap.items()}
+        if proc.returncode != 0 or any(f for _c, _u, f in recap.values()):
+            print(out[-12000:])
+            raise StepFailed(f"{name} failed (rc={proc.returncode})")
+        return {h: c for h, (c, _u, _f) in recap.items()}
+
+    def idempotent(self, name: str, extra: dict | None = None) -> None:
+        changed = self.playbook(name, extra)
+        busy = {h: c for h, c in changed.items() if c and h != "localhost"}
+        if busy:
+            raise StepFailed(f"re-run of {name} on the converged cluster changed {busy}")
+        print(f"  re-run of {name}: changed=0", flush=True)
+
+    def sh(self, host: str, script: str, check: bool = True) -> str:
+        proc = subprocess.run(["docker", "exec", host, "sh", "-c", script], capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise StepFailed(f"{host}: {script}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def etcdctl(self, host: str, args: str) -> dict | list:
+        return json.loads(self.sh(host, f". /etc/profile.d/etcdctl.sh; etcdctl {args} -w json"))
+
+    def members(self, host: str) -> dict[str, dict]:
+        data = self.etcdctl(host, "member list")
+        return {m.get("name", ""): m for m in data.get("members", [])}
+
+    # ------------------------------------------------------------ writer
+    def writer_args(self, hosts: list[str]) -> list[str]:
+        host0 = hosts[0]
+        return [sys.executable, str(WRITER),
+                "--endpoints", ",".join(f"https://{self.ips[h]}:2379" for h in hosts),
+                "--cacert", str(self.pki / "ca.crt"),
+                "--cert", str(self.pki / "members" / host0 / "root" / "admin.crt"),
+                "--key", str(self.pki / "members" / host0 / "root" / "admin.key")]
+
+    @contextmanager
+    def writer(self, step: str, hosts: list[str], duration: int = 900):
+        out = self.work / f"writer-{step}.json"
+        stop = self.work / f"writer-{step}.stop"
+        stop.unlink(missing_ok=True)
+        base = self.writer_args(hosts)
+        proc = subprocess.Popen(base + ["run", "--out", str(out), "--prefix", f"/raftops-test/{step}/",
+                                        "--tag", step, "--duration", str(duration), "--stop-file", str(stop)])
+        time.sleep(2)
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            time.sleep(2)
+            stop.touch()
+            proc.wait(timeout=duration + 30)
+        res = subprocess.run(base + ["verify", "--out", str(out)], capture_output=True, text=True)
+        print(f"  writer {step}: {res.stdout.strip()} {res.stderr.strip()}", flush=True)
+        summary = json.loads(res.stdout.strip().splitlines()[-1]) if res.stdout.strip() else {}
+        self.report.append(dict(step=step, operation_s=round(time.monotonic() - t0), **summary))
+        if res.returncode != 0:
+            raise StepFailed(f"writer {step}: {res.stderr.strip()}")
+
+    def dump(self, hosts: list[str], prefix: str = "/raftops-test/") -> dict[str, str]:
+        out = self.work / "dump.json"
+        subprocess.run(self.writer_args(hosts) + ["dump", "--out", str(out), "--prefix", prefix], check=True)
+        return json.loads(out.read_text())
+
+    def churn(self, hosts: list[str], count: int, size: int) -> None:
+        subprocess.run(self.writer_args(hosts) + ["churn", "--prefix", "/raftops-churn/",
+                                                  "--count", str(count), "--size", str(size)], check=True)
+
+    # ------------------------------------------------------------ steps
+    def steps(self, steps: list) -> int:
+        t0 = time.monotonic()
+        try:
+            for func in steps:
+                print(f"\n=== {self.scenario}: {func.__name__}", flush=True)
+                s0 = time.monotonic()
+                func(self)
+                print(f"=== {func.__name__}: passed in {time.monotonic() - s0:.0f}s", flush=True)
+        finally:
+            report = dict(scenario=self.scenario, seconds=round(time.monotonic() - t0), steps=self.report)
+            path = Path.home() / ".cache" / "raftops-etcd" / "reports" / f"{self.scenario}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=1))
+            print("\n=== writer report")
+            for r in self.report:
+                print(f"  {r}")
+        return 0
+
+
+def expect(cond: bool, msg: str) -> None:
+    if not cond:
+        raise StepFailed(msg)
