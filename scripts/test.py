@@ -152,36 +152,38 @@ CHANGED = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", re.M)
 
 
 def ephemeral(name: str) -> Path:
-    """Molecule's per-scenario state directory (inventory, our PKI)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "molecule" / ROOT.name / name
+    """Molecule's per-scenario state directory (inventory, our PKI), pinned
+    through MOLECULE_EPHEMERAL_DIRECTORY so that the day-2 driver finds it."""
+    key = hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]
+    return Path.home() / ".cache" / "raftops-etcd" / "molecule" / key / name
 
 
 def scenario(name: str) -> None:
     """create, converge, idempotence, check (changed=0), verify; always destroy."""
     mol = [BIN / "molecule"]
+    env = dict(tool_env(), MOLECULE_EPHEMERAL_DIRECTORY=str(ephemeral(name)))
     t0 = time.time()
     try:
         for step in ("destroy", "syntax", "create", "prepare", "converge", "idempotence"):
             if step == "prepare" and not (ROOT / "molecule" / name / "prepare.yml").exists():
                 continue
-            sh(mol + [step, "-s", name])
-        res = sh(mol + ["check", "-s", name], capture=True)
+            sh(mol + [step, "-s", name], env=env)
+        res = sh(mol + ["check", "-s", name], env=env, capture=True)
         counts = [(h, int(n)) for h, n in CHANGED.findall(res.stdout + res.stderr)
                   if h != "localhost"]
         if not counts or any(n for _h, n in counts):
             raise SystemExit(f"check mode after converge predicts changes in {name}: {counts}")
-        sh(mol + ["verify", "-s", name])
+        sh(mol + ["verify", "-s", name], env=env)
         if (ROOT / "molecule" / name / "side_effect.yml").exists():
-            sh(mol + ["side-effect", "-s", name])
-            sh(mol + ["verify", "-s", name])
+            sh(mol + ["side-effect", "-s", name], env=env)
+            sh(mol + ["verify", "-s", name], env=env)
         steps = ROOT / "molecule" / name / "day2_steps.py"
         if steps.exists():
             # The day-2 playbooks as operators run them, with the writer.
-            sh([BIN / "python", steps], env=dict(tool_env(), MOLECULE_EPHEMERAL_DIRECTORY=str(ephemeral(name))))
+            sh([BIN / "python", steps], env=env)
     finally:
         subprocess.run([str(BIN / "molecule"), "destroy", "-s", name], cwd=ROOT,
-                       env=tool_env(), check=False)
+                       env=env, check=False)
         print(f"scenario {name}: {time.time() - t0:.0f}s", flush=True)
 
 

@@ -18,8 +18,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer.py")
 LAB_VARS = Path(__file__).with_name("vars") / "lab.yml"
@@ -43,24 +41,14 @@ class Lab:
         self.work.mkdir(exist_ok=True)
         self.report: list[dict] = []
         self.extra: dict = {}
-        inv = yaml.safe_load((self.inventory / "ansible_inventory.yml").read_text())
-        self.groups = {name: list((grp or {}).get("hosts", {}))
-                       for name, grp in inv["all"]["children"].items()}
-        self.group_vars = {}
-        for name in ("all", "etcd"):
-            path = self.inventory / "group_vars" / name
-            if path.exists():
-                self.group_vars.update(yaml.safe_load(path.read_text()) or {})
-        self.hostvars = {}
-        for h in self.groups.get("ungrouped", []) + sum(self.groups.values(), []):
-            self.hostvars.setdefault(h, {})
         self.ips = self._ips()
 
     # ------------------------------------------------------------ plumbing
     def _ips(self) -> dict[str, str]:
+        names = subprocess.run(["docker", "ps", "-a", "--filter", f"name=raftops-{self.scenario}-",
+                                "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
         out = subprocess.run(["docker", "inspect", "-f",
-                              "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"]
-                             + sorted(set(sum(self.groups.values(), []))),
+                              "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"] + names,
                              capture_output=True, text=True, check=False).stdout
         return {n.lstrip("/"): ip for n, ip in (line.split() for line in out.splitlines() if len(line.split()) == 2)}
 
