@@ -40,7 +40,8 @@ class Lab:
         self.work = self.ephemeral / "day2"
         self.work.mkdir(exist_ok=True)
         self.report: list[dict] = []
-        self.extra: dict = {}
+        # Extra vars every playbook gets; DAY2_EXTRA (JSON) resumes a partial run.
+        self.extra: dict = json.loads(os.environ.get("DAY2_EXTRA", "{}"))
         self.ips = self._ips()
 
     # ------------------------------------------------------------ plumbing
