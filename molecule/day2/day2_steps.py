@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
 """Day-2 operations on the converged `day2` scenario, each with the writer
 running and each re-run for changed=0 (see molecule/resources/day2.py)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,7 +73,9 @@ def update_peer_urls(lab: Lab) -> None:
 
 def swap_host_down(lab: Lab) -> None:
     # etcd-3's VM dies for good; etcd-4 takes its place in the inventory.
-    subprocess_run(["docker", "stop", "-t", "1", H[2]])
+    subprocess.run(["docker", "stop", "-t", "1", H[2]], check=True, capture_output=True)
+    # Degraded: day-2 playbooks refuse to start unless forced.
+    lab.playbook("rolling_restart", {"etcd_cluster_group": "etcd_swapped"}, expect_fail="is degraded")
     extra = {"etcd_cluster_group": "etcd_swapped", "etcd_replace_member": H[2]}
     with lab.writer("swap_host_down", [H[0], H[1]]):
         lab.playbook("replace_node", extra)
@@ -88,6 +90,11 @@ def maintenance(lab: Lab) -> None:
     extra = {"etcd_maintenance_keep_revisions": 0, "etcd_maintenance_defrag_min_free_bytes": 4194304,
              "etcd_maintenance_defrag_min_free_ratio": 0.3}
     sizes = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
+    # Check mode predicts the compaction and defragmentation and does neither.
+    predicted = lab.playbook("maintenance", extra, check=True)
+    expect(any(predicted.values()), f"check mode predicted no change: {predicted}")
+    unchanged = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
+    expect(unchanged == sizes, f"check mode changed the backend sizes: {sizes} -> {unchanged}")
     with lab.writer("maintenance", SWAPPED, duration=120):
         lab.playbook("maintenance", extra)
     # Compact what the writer added meanwhile; then nothing is left to do.
@@ -141,11 +148,6 @@ def recover_quorum(lab: Lab) -> None:
     members = lab.members(H[0])
     expect(sorted(members) == sorted(SWAPPED), f"members after recovery: {sorted(members)}")
     lab.idempotent("recover_quorum")
-
-
-def subprocess_run(cmd: list[str]) -> None:
-    import subprocess
-    subprocess.run(cmd, check=True, capture_output=True)
 
 
 if __name__ == "__main__":

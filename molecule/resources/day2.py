@@ -47,7 +47,7 @@ class Lab:
     # ------------------------------------------------------------ plumbing
     def _ips(self) -> dict[str, str]:
         names = subprocess.run(["docker", "ps", "-a", "--filter", f"name=raftops-{self.scenario}-",
-                                "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
+                                "--format", "{{.Names}}"], capture_output=True, text=True, check=False).stdout.split()
         out = subprocess.run(["docker", "inspect", "-f",
                               "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"] + names,
                              capture_output=True, text=True, check=False).stdout
@@ -73,7 +73,7 @@ class Lab:
             cmd.append("--check")
         print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(ev)}{' --check' if check else ''}", flush=True)
         t0 = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
         took = time.monotonic() - t0
         out = proc.stdout + proc.stderr
         (self.work / f"{name}-{int(time.time())}.log").write_text(out)
@@ -99,7 +99,8 @@ class Lab:
         print(f"  re-run of {name}: changed=0", flush=True)
 
     def sh(self, host: str, script: str, check: bool = True) -> str:
-        proc = subprocess.run(["docker", "exec", host, "sh", "-c", script], capture_output=True, text=True)
+        proc = subprocess.run(["docker", "exec", host, "sh", "-c", script], capture_output=True, text=True,
+                              check=False)
         if check and proc.returncode != 0:
             raise StepFailed(f"{host}: {script}: {proc.stderr.strip()}")
         return proc.stdout
@@ -136,7 +137,7 @@ class Lab:
             time.sleep(2)
             stop.touch()
             proc.wait(timeout=duration + 30)
-        res = subprocess.run(base + ["verify", "--out", str(out)], capture_output=True, text=True)
+        res = subprocess.run(base + ["verify", "--out", str(out)], capture_output=True, text=True, check=False)
         print(f"  writer {step}: {res.stdout.strip()} {res.stderr.strip()}", flush=True)
         summary = json.loads(res.stdout.strip().splitlines()[-1]) if res.stdout.strip() else {}
         self.report.append(dict(step=step, operation_s=round(time.monotonic() - t0), **summary))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bounded etcd client for the day-2 tests: counts what etcd acknowledged.
 
   writer.py run    --out F [--duration S] [--stop-file P] ...  write sequential keys

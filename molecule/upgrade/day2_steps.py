@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Rolling upgrade 3.4.23 -> 3.5.16 -> 3.5.30 with the writer running; the
 refusals (downgrade, skipped minor) change nothing."""
 

@@ -8,7 +8,6 @@ from ansible_collections.raftops.etcd.plugins.modules import etcd_maintenance as
 from ansible_collections.raftops.etcd.plugins.modules import etcd_member as em
 
 
-
 def member(i, learner=False, healthy=True, leader=False):
     return dict(id=i, id_hex="%x" % i, name=f"etcd-{i}", peer_urls=[f"https://10.0.0.{i}:2380"],
                 client_urls=[f"https://10.0.0.{i}:2379"], is_learner=learner, started=True,
