@@ -409,3 +409,15 @@ def move_leadership_away(ctl, view, member, timeout=60):
             return target
         time.sleep(1)
     raise Refused('leadership did not move away from %s' % member['name'])
+
+
+def run_module(module, func):
+    """Exit the module with func()'s result; refusals and etcd errors fail the same way everywhere."""
+    try:
+        result = func()
+    except Refused as e:
+        module.fail_json(msg='Refused: %s' % e, refused=True)
+    except EtcdError as e:
+        module.fail_json(msg='etcd %s: %s' % (e.action, (e.stderr or e.stdout).strip()),
+                         error_kind=e.kind, rc=e.rc)
+    module.exit_json(**result)

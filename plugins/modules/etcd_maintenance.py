@@ -107,7 +107,7 @@ leader:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
-    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, Refused, move_leadership_away)
+    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, Refused, move_leadership_away, run_module)
 
 
 def needs_defrag(status, min_free_bytes, min_free_ratio):
@@ -210,14 +210,7 @@ def main():
                            required_if=[('state', 'defragmented', ['member']),
                                         ('state', 'leader_moved', ['member'])])
     ctl = EtcdCtl(module)
-    try:
-        result = run(module, ctl)
-    except Refused as e:
-        module.fail_json(msg='Refused: %s' % e, refused=True)
-    except EtcdError as e:
-        module.fail_json(msg='etcd %s: %s' % (e.action, (e.stderr or e.stdout).strip()),
-                         error_kind=e.kind, rc=e.rc)
-    module.exit_json(**result)
+    run_module(module, lambda: run(module, ctl))
 
 
 if __name__ == '__main__':

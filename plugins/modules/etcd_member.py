@@ -152,7 +152,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
     CONNECTION_ARGSPEC, EtcdCtl, EtcdError, Refused, id_hex, initial_cluster,
-    move_leadership_away, quorum)
+    move_leadership_away, quorum, run_module)
 
 
 def find_member(members, peer_urls=None, name=None, member_id=None):
@@ -379,14 +379,7 @@ def main():
         required_one_of=[('name', 'peer_urls', 'id')],
     )
     ctl = EtcdCtl(module)
-    try:
-        result = MemberManager(module, ctl).run()
-    except Refused as e:
-        module.fail_json(msg='Refused: %s' % e, refused=True)
-    except EtcdError as e:
-        module.fail_json(msg='etcd %s: %s' % (e.action, (e.stderr or e.stdout).strip()),
-                         error_kind=e.kind, rc=e.rc)
-    module.exit_json(**result)
+    run_module(module, MemberManager(module, ctl).run)
 
 
 if __name__ == '__main__':

@@ -156,7 +156,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
-    CONNECTION_ARGSPEC, EtcdCtl, EtcdError)
+    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, run_module)
 
 MARKER = '.raftops-restored-from'
 
@@ -307,12 +307,7 @@ def main():
                      ('mark_compacted', True, ('bump_revision',))],
     )
     ctl = EtcdCtl(module)
-    try:
-        result = save(module, ctl) if module.params['state'] == 'saved' else restore(module, ctl)
-    except EtcdError as e:
-        module.fail_json(msg='etcd %s: %s' % (e.action, (e.stderr or e.stdout).strip()),
-                         error_kind=e.kind)
-    module.exit_json(**result)
+    run_module(module, lambda: save(module, ctl) if module.params['state'] == 'saved' else restore(module, ctl))
 
 
 if __name__ == '__main__':
