@@ -3,6 +3,7 @@ running and each re-run for changed=0 (see molecule/resources/day2.py)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -18,9 +19,15 @@ ORIGINAL, GROWN, SWAPPED = H[:3], H, [H[0], H[1], H[3]]
 
 def rolling_restart(lab: Lab) -> None:
     before = {h: lab.sh(h, "systemctl show -p ExecMainStartTimestampMonotonic --value etcd").strip() for h in ORIGINAL}
+    leader = lab.leader(H[0])
     stamp = int(time.time())
     with lab.writer("rolling_restart", ORIGINAL):
         lab.playbook("rolling_restart", {"etcd_restart_before": stamp})
+    order = re.findall(r"Restarting etcd on (\S+)", lab.last_output)
+    expect(len(order) == 3 and order[-1] == leader, f"restart order {order}: the leader {leader} must be last")
+    handed = re.search(r"Hand leadership to another member first\][^\n]*\n(?:[^\n]*\n)?changed: \[" + re.escape(leader),
+                       lab.last_output)
+    expect(handed is not None, f"leadership was not handed away from {leader} before its restart")
     after = {h: lab.sh(h, "systemctl show -p ExecMainStartTimestampMonotonic --value etcd").strip() for h in ORIGINAL}
     expect(all(before[h] != after[h] for h in ORIGINAL), f"not every member restarted: {before} {after}")
     lab.idempotent("rolling_restart", {"etcd_restart_before": stamp})

@@ -40,6 +40,7 @@ class Lab:
         self.work = self.ephemeral / "day2"
         self.work.mkdir(exist_ok=True)
         self.report: list[dict] = []
+        self.last_output = ""
         # Extra vars every playbook gets; DAY2_EXTRA (JSON) resumes a partial run.
         self.extra: dict = json.loads(os.environ.get("DAY2_EXTRA", "{}"))
         self.ips = self._ips()
@@ -57,7 +58,7 @@ class Lab:
         env = dict(os.environ)
         env.update(ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_FORKS="20",
                    ANSIBLE_PIPELINING="True", ANSIBLE_GATHERING="explicit",
-                   ANSIBLE_CALLBACK_RESULT_FORMAT="yaml", ANSIBLE_HOST_KEY_CHECKING="False",
+                   ANSIBLE_CALLBACK_RESULT_FORMAT="yaml", ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1",
                    MOLECULE_EPHEMERAL_DIRECTORY=str(self.ephemeral))
         return env
 
@@ -76,6 +77,7 @@ class Lab:
         proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, check=False)
         took = time.monotonic() - t0
         out = proc.stdout + proc.stderr
+        self.last_output = out
         (self.work / f"{name}-{int(time.time())}.log").write_text(out)
         recap = {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(out)}
         print(f"  rc={proc.returncode} {took:.0f}s recap={recap}", flush=True)
@@ -107,6 +109,10 @@ class Lab:
 
     def etcdctl(self, host: str, args: str) -> dict | list:
         return json.loads(self.sh(host, f". /etc/profile.d/etcdctl.sh; etcdctl {args} -w json"))
+
+    def leader(self, host: str) -> str:
+        status = self.etcdctl(host, "endpoint status")[0]["Status"]
+        return next(n for n, m in self.members(host).items() if m["ID"] == status["leader"])
 
     def members(self, host: str) -> dict[str, dict]:
         data = self.etcdctl(host, "member list")
