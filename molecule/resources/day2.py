@@ -31,8 +31,11 @@ class StepFailed(Exception):
 class Lab:
     def __init__(self, scenario: str):
         self.scenario = scenario
-        self.ephemeral = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
-                              or Path.home() / ".cache" / "molecule" / ROOT.name / scenario)
+        # scripts/test.py pins Molecule's state directory through this variable.
+        if not os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY"):
+            raise SystemExit("set MOLECULE_EPHEMERAL_DIRECTORY to the scenario's Molecule state directory "
+                             "(scripts/test.py does)")
+        self.ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
         self.inventory = self.ephemeral / "inventory"
         if not self.inventory.is_dir():
             raise SystemExit(f"no Molecule inventory at {self.inventory}: run `molecule create -s {scenario}` first")
