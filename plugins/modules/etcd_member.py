@@ -78,7 +78,9 @@ options:
     default: false
   wait_timeout:
     description: Seconds to wait for a learner to be in sync before promoting,
-      and for leadership to move away before removing the leader.
+      for leadership to move away before removing the leader, and for etcd to
+      stop answering C(unhealthy cluster) to an add (it does for 5 s after a
+      member restarted or joined).
     type: int
     default: 120
 '''
@@ -151,7 +153,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
-    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, Refused, id_hex, initial_cluster,
+    CONNECTION_ARGSPEC, RETRYABLE, EtcdCtl, EtcdError, Refused, id_hex, initial_cluster,
     move_leadership_away, quorum, run_module)
 
 
@@ -246,20 +248,27 @@ class MemberManager(object):
 
     # ------------------------------------------------------------ present
     def add(self, members):
+        """Add the member; etcd refuses an add with "unhealthy cluster" until
+        the member serving it has been connected to every voter for 5 s (as
+        right after a restart or a join), so that answer is waited out."""
         p = self.p
-        try:
-            self.ctl.member_add(p['name'], p['peer_urls'], p['learner'])
-        except EtcdError as e:
-            # List again before anything else: an add that timed out may have
-            # been committed. Never issue a second add for the same URL.
-            if e.kind in ('timeout', 'not_leader', 'unknown', 'peer_url_exists'):
-                time.sleep(1)
-                after = self.members()
-                m, dummy = find_member(after, p['peer_urls'])
-                if m is not None:
-                    return after
-            raise
-        return self.members()
+        deadline = time.time() + p['wait_timeout']
+        while True:
+            try:
+                self.ctl.member_add(p['name'], p['peer_urls'], p['learner'])
+                return self.members()
+            except EtcdError as e:
+                # List again before anything else: an add that timed out may
+                # have been committed. Never add the same URL twice.
+                if e.kind in ('timeout', 'not_leader', 'unknown', 'peer_url_exists'):
+                    time.sleep(1)
+                    after = self.members()
+                    m, dummy = find_member(after, p['peer_urls'])
+                    if m is not None:
+                        return after
+                if e.kind not in RETRYABLE or time.time() >= deadline:
+                    raise
+            time.sleep(2)
 
     def promote(self, member):
         """Promote a learner, waiting for it to catch up."""
@@ -271,7 +280,7 @@ class MemberManager(object):
             except EtcdError as e:
                 if e.kind == 'not_learner':
                     return
-                if e.kind not in ('learner_not_ready', 'not_leader', 'timeout') \
+                if e.kind not in ('learner_not_ready', 'not_enough_started') + tuple(RETRYABLE) \
                         or time.time() >= deadline:
                     raise
             time.sleep(2)

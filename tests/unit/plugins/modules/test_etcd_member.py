@@ -127,3 +127,70 @@ def test_assess_healthy_and_problems():
     assert any("etcd-2 is unhealthy" in p for p in problems)
     assert any("still a learner" in p for p in problems)
     assert "no leader" in problems
+
+
+# ---------------------------------------------------------------- retries
+class FakeCtl:
+    """member add answers with the given errors first, then succeeds."""
+
+    def __init__(self, errors, committed_after=None):
+        self.errors = list(errors)
+        self.adds = 0
+        self.listed = [member(1), member(2), member(3)]
+        self.committed_after = committed_after
+
+    def member_add(self, name, urls, learner):
+        self.adds += 1
+        if self.committed_after is not None and self.adds > self.committed_after:
+            self.listed = self.listed + [member(4, started=False, learner=learner)]
+        if self.errors:
+            raise em.EtcdError("member add", 1, "", self.errors.pop(0))
+        self.listed = self.listed + [member(4, started=False, learner=learner)]
+
+    def retry(self, func, **kw):
+        return func()
+
+    def member_list(self):
+        return self.listed
+
+
+class FakeModule:
+    def __init__(self, **params):
+        self.params = dict(name="etcd-4", peer_urls=URL4, learner=True, wait_timeout=60, **params)
+
+
+def manager(ctl):
+    return em.MemberManager(FakeModule(), ctl)
+
+
+def test_add_waits_out_unhealthy_cluster(monkeypatch):
+    monkeypatch.setattr(em.time, "sleep", lambda s: None)
+    ctl = FakeCtl(["etcdserver: unhealthy cluster", "etcdserver: unhealthy cluster"])
+    after = manager(ctl).add(ctl.listed)
+    assert ctl.adds == 3
+    assert [m["id"] for m in after] == [1, 2, 3, 4]
+
+
+def test_add_gives_up_on_unhealthy_after_wait_timeout(monkeypatch):
+    monkeypatch.setattr(em.time, "sleep", lambda s: None)
+    clock = iter(range(0, 1000, 10))
+    monkeypatch.setattr(em.time, "time", lambda: next(clock))
+    ctl = FakeCtl(["etcdserver: unhealthy cluster"] * 100)
+    with pytest.raises(em.EtcdError, match="unhealthy cluster"):
+        manager(ctl).add(ctl.listed)
+    assert 1 < ctl.adds < 10
+
+
+def test_add_that_timed_out_but_committed_is_not_repeated(monkeypatch):
+    monkeypatch.setattr(em.time, "sleep", lambda s: None)
+    ctl = FakeCtl(["context deadline exceeded"], committed_after=0)
+    after = manager(ctl).add(ctl.listed)
+    assert ctl.adds == 1 and len(after) == 4
+
+
+def test_add_refusal_is_not_retried(monkeypatch):
+    monkeypatch.setattr(em.time, "sleep", lambda s: None)
+    ctl = FakeCtl(["etcdserver: too many learner members in cluster"])
+    with pytest.raises(em.EtcdError, match="too many learner"):
+        manager(ctl).add(ctl.listed)
+    assert ctl.adds == 1
