@@ -21,6 +21,7 @@ def rolling_restart(lab: Lab) -> None:
     before = {h: lab.sh(h, "systemctl show -p ExecMainStartTimestampMonotonic --value etcd").strip() for h in ORIGINAL}
     leader = lab.leader(H[0])
     stamp = int(time.time())
+    lab.predicts("rolling_restart", {"etcd_restart_before": stamp}, ORIGINAL, H)
     with lab.writer("rolling_restart", ORIGINAL):
         lab.playbook("rolling_restart", {"etcd_restart_before": stamp})
     order = re.findall(r"Restarting etcd on (\S+)", lab.last_output)
@@ -34,6 +35,8 @@ def rolling_restart(lab: Lab) -> None:
 
 
 def scale_out(lab: Lab) -> None:
+    # Check mode on hosts that have nothing yet: install, PKI and join predicted.
+    lab.predicts("scale_out", {"etcd_cluster_group": "etcd_grown"}, H[3:5], H)
     with lab.writer("scale_out", ORIGINAL):
         lab.playbook("scale_out", {"etcd_cluster_group": "etcd_grown"})
     members = lab.members(H[0])
@@ -46,6 +49,7 @@ def scale_in(lab: Lab) -> None:
     extra = {"etcd_cluster_group": "etcd", "etcd_remove_members": H[3:5]}
     lab.playbook("scale_in", {"etcd_cluster_group": "etcd_grown", "etcd_remove_members": H[3:5]},
                  expect_fail="still in group etcd_grown")
+    lab.predicts("scale_in", extra, H[3:5], H)
     with lab.writer("scale_in", ORIGINAL):
         lab.playbook("scale_in", extra)
     expect(sorted(lab.members(H[0])) == sorted(ORIGINAL), "members after scale_in")
@@ -70,6 +74,7 @@ def replace_in_place(lab: Lab) -> None:
 
 def update_peer_urls(lab: Lab) -> None:
     lab.extra["etcd_peer_port"] = 2390
+    lab.predicts("update_peer_urls", None, ORIGINAL, ORIGINAL)
     with lab.writer("update_peer_urls", ORIGINAL):
         lab.playbook("update_peer_urls")
     members = lab.members(H[0])
@@ -115,6 +120,8 @@ def backup_and_restore(lab: Lab) -> None:
     backups = lab.ephemeral / "backups"
     at_backup = lab.dump(SWAPPED)
     expect(len(at_backup) > 100, f"too little data to prove a restore: {len(at_backup)} keys")
+    lab.predicts("backup", None, SWAPPED, SWAPPED)
+    expect(not list(backups.glob("*.db")), "backup --check fetched a snapshot")
     lab.playbook("backup")
     snaps = sorted(backups.glob("day2-snapshot-*.db"))
     expect(len(snaps) == 1, f"controller snapshots: {snaps}")

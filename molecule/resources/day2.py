@@ -103,6 +103,30 @@ class Lab:
             raise StepFailed(f"re-run of {name} on the converged cluster changed {busy}")
         print(f"  re-run of {name}: changed=0", flush=True)
 
+    def predicts(self, name: str, extra: dict | None, changing: list[str], watched: list[str]) -> None:
+        """--check must predict a change on each host of `changing` and leave
+        every host of `watched` as it was (members, etcd process, files)."""
+        before = self.fingerprint(watched)
+        predicted = self.playbook(name, extra, check=True)
+        quiet = [h for h in changing if not predicted.get(h)]
+        expect(not quiet, f"{name} --check predicted no change on {quiet}: {predicted}")
+        after = self.fingerprint(watched)
+        diff = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+        expect(not diff, f"{name} --check changed the hosts: {diff}")
+        print(f"  {name} --check predicted {predicted} and changed nothing", flush=True)
+
+    def fingerprint(self, hosts: list[str]) -> dict[str, str]:
+        """What a check run must not touch: per host the etcd process, the
+        files of the collection and the membership etcd reports."""
+        script = ("systemctl show -p ExecMainStartTimestampMonotonic -p UnitFileState --value etcd; "
+                  "find /etc/etcd /opt/etcd /var/backups/etcd /etc/systemd/system /usr/local/bin "
+                  "-maxdepth 2 2>/dev/null | sort | xargs -r ls -ld --time-style=+%s 2>/dev/null | md5sum; "
+                  # etcd itself writes below its data directory: names only.
+                  "ls -d /var/lib/etcd*; "
+                  "if [ -e /etc/profile.d/etcdctl.sh ] && systemctl -q is-active etcd; then "
+                  ". /etc/profile.d/etcdctl.sh; etcdctl member list -w simple 2>&1 | sort; fi")
+        return {h: self.sh(h, script, check=False) for h in hosts}
+
     def sh(self, host: str, script: str, check: bool = True) -> str:
         proc = subprocess.run(["docker", "exec", host, "sh", "-c", script], capture_output=True, text=True,
                               check=False)

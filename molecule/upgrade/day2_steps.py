@@ -18,6 +18,7 @@ def versions(lab: Lab) -> set[str]:
 
 
 def upgrade_to(lab: Lab, version: str) -> None:
+    lab.predicts("upgrade", {"etcd_version": version}, H, H)
     with lab.writer(f"upgrade_{version}", H):
         lab.playbook("upgrade", {"etcd_version": version})
     expect(versions(lab) == {version}, f"versions after the upgrade to {version}: {versions(lab)}")
