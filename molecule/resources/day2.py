@@ -182,9 +182,13 @@ class Lab:
         subprocess.run(self.writer_args(hosts) + ["dump", "--out", str(out), "--prefix", prefix], check=True)
         return json.loads(out.read_text())
 
-    def churn(self, hosts: list[str], count: int, size: int) -> None:
-        subprocess.run(self.writer_args(hosts) + ["churn", "--prefix", "/raftops-churn/",
-                                                  "--count", str(count), "--size", str(size)], check=True)
+    def churn(self, hosts: list[str], count: int, size: int, until_nospace: bool = False) -> dict:
+        res = subprocess.run(self.writer_args(hosts) + ["churn", "--prefix", "/raftops-churn/", "--count", str(count),
+                                                        "--size", str(size)] + (["--until-nospace"] if until_nospace else []),
+                             capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise StepFailed(f"churn: {res.stdout.strip()} {res.stderr.strip()[-2000:]}")
+        return json.loads(res.stdout.strip().splitlines()[-1])
 
     # ------------------------------------------------------------ steps
     def steps(self, steps: list) -> int:

@@ -3,7 +3,7 @@
   writer.py run    --out F [--duration S] [--stop-file P] ...  write sequential keys
   writer.py verify --out F ...   every acknowledged key must read back with its value
   writer.py dump   --out F ...   all keys under the prefix, as JSON
-  writer.py churn  --count N --size B ...   write then delete N values (free space)
+  writer.py churn  --count N --size B [--until-nospace] ...   write then delete N values
 
 It talks to the members' client URLs through etcd's gRPC gateway (JSON over
 HTTPS, the admin client certificate), trying the endpoints in turn like a
@@ -61,6 +61,9 @@ class Client:
                     raise RuntimeError(data.get("error") or data.get("message"))
                 self.current = (self.current + i) % len(self.endpoints)
                 return data
+            except urllib.error.HTTPError as e:
+                # The gateway puts etcd's own message in the body.
+                last = RuntimeError(f"{e}: {e.read()[:300].decode(errors='replace')}")
             except (OSError, urllib.error.URLError, RuntimeError, ValueError) as e:
                 last = e
         raise RuntimeError(f"no endpoint answered: {last}")
@@ -149,11 +152,23 @@ def cmd_dump(args, client: Client) -> int:
 
 
 def cmd_churn(args, client: Client) -> int:
+    """Write --count values of --size bytes, then delete them. With
+    --until-nospace, stop at etcd's "database space exceeded" (deletes are
+    still allowed then) and fail if the quota was never reached."""
     blob = "x" * args.size
+    written, nospace = 0, False
     for i in range(args.count):
-        client.put(f"{args.prefix}{i:06d}", blob)
+        try:
+            client.put(f"{args.prefix}{i:06d}", blob)
+        except RuntimeError as e:
+            if not (args.until_nospace and "space exceeded" in str(e)):
+                raise
+            nospace = True
+            break
+        written += 1
     client.delete_prefix(args.prefix)
-    return 0
+    print(json.dumps({"written": written, "nospace": nospace}))
+    return 1 if args.until_nospace and not nospace else 0
 
 
 def main(argv: list[str]) -> int:
@@ -172,6 +187,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--until-nospace", action="store_true", help="churn: stop at the NOSPACE alarm")
     args = ap.parse_args(argv)
     client = Client(args)
     return dict(run=cmd_run, verify=cmd_verify, dump=cmd_dump, churn=cmd_churn)[args.mode](args, client)

@@ -55,6 +55,8 @@ ERROR_PATTERNS = [
     ('env_conflict', r'conflicting environment variable'),
 ]
 RETRYABLE = frozenset(['not_leader', 'timeout', 'unhealthy'])
+# etcdserverpb.AlarmType
+ALARM_NAMES = {0: 'NONE', 1: 'NOSPACE', 2: 'CORRUPT'}
 
 
 class Refused(Exception):
@@ -273,15 +275,20 @@ class EtcdCtl(object):
                 data = self.run(['endpoint', 'health'], endpoints=[ep], allow_rc=True,
                                 action='endpoint health')
                 item = (data if isinstance(data, list) else [data])[0]
-                result[ep] = dict(health=bool(item.get('health')), error=item.get('error') or '',
-                                  took=item.get('took'))
+                error = item.get('error') or ''
+                # A member that answers but has an alarm raised (NOSPACE)
+                # is unhealthy, yet reachable for the maintenance that
+                # clears the alarm.
+                result[ep] = dict(health=bool(item.get('health')), error=error, took=item.get('took'),
+                                  alarmed=bool(re.match(r'Active Alarm', error)))
             except EtcdError as e:
-                result[ep] = dict(health=False, error=str(e), took=None)
+                result[ep] = dict(health=False, error=str(e), took=None, alarmed=False)
         return result
 
     def alarms(self):
         data = self.run(['alarm', 'list'], action='alarm list')
-        return [dict(member_id=id_hex(a.get('memberID', 0)), alarm=a.get('alarm'))
+        # etcdctl -w json gives the alarm type as its enum number.
+        return [dict(member_id=id_hex(a.get('memberID', 0)), alarm=ALARM_NAMES.get(a.get('alarm'), a.get('alarm')))
                 for a in data.get('alarms') or []]
 
     # ---------------------------------------------------------------- writes
@@ -373,8 +380,8 @@ class EtcdCtl(object):
         health = self.endpoint_health(urls) if urls else {}
         status = {}
         if urls:
-            for st in self.endpoint_status([u for u in urls if health.get(u, {}).get('health')]
-                                           or urls[:1]):
+            answering = [u for u in urls if health.get(u, {}).get('health') or health.get(u, {}).get('alarmed')]
+            for st in self.endpoint_status(answering or urls[:1]):
                 if st.get('member_id'):
                     status[st['member_id']] = st
         leader = None
@@ -385,6 +392,7 @@ class EtcdCtl(object):
         for m in members:
             url = (m['client_urls'] or [None])[0]
             m['healthy'] = bool(url and health.get(url, {}).get('health'))
+            m['alarmed'] = bool(url and health.get(url, {}).get('alarmed'))
             m['health_error'] = (health.get(url) or {}).get('error', '') if url else 'unstarted'
             m['status'] = status.get(m['id_hex'])
             m['is_leader'] = (m['id_hex'] == leader)

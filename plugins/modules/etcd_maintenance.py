@@ -15,7 +15,10 @@ description:
   - One maintenance step on a running etcd cluster, decided on C(endpoint status)
     and C(alarm list) JSON, so that a re-run on a maintained cluster changes nothing.
   - V(defragmented) defragments one member when its free space (C(dbSize - dbSizeInUse))
-    reaches O(min_free_bytes) and O(min_free_ratio), or always with O(force=true).
+    reaches O(min_free_bytes) and O(min_free_ratio), or always with O(force=true)
+    or while an alarm (NOSPACE) is raised: the alarm returns at the next write
+    until the backend file shrinks below the quota. A member whose only fault is
+    the alarm is defragmented; any other unhealthy member is refused.
     Defragmentation blocks the member, so callers do one member at a time.
   - V(compacted) compacts the key-value history up to the current revision minus
     O(keep_revisions), unless that revision is compacted already.
@@ -137,11 +140,16 @@ def run(module, ctl):
 
     if state == 'defragmented':
         member = find_named(ctl.cluster_view(), p['member'])
-        if not member['healthy']:
+        # An alarm (NOSPACE) is what defragmentation is there to clear.
+        if not member['healthy'] and not member.get('alarmed'):
             raise Refused('member %s is not healthy: %s' % (p['member'], member.get('health_error')))
         status = member.get('status') or {}
         result['status'] = status
-        if p['force'] or needs_defrag(status, p['min_free_bytes'], p['min_free_ratio']):
+        # Under an alarm (NOSPACE) every member is defragmented whatever the
+        # thresholds say: the alarm comes back at the next write until the
+        # files shrink below the quota, and a follower's in-use figure may
+        # not show the compaction yet.
+        if p['force'] or member.get('alarmed') or needs_defrag(status, p['min_free_bytes'], p['min_free_ratio']):
             result.update(changed=True, action='defragment')
             if not check:
                 ctl.defrag(member['client_urls'][0])

@@ -154,3 +154,58 @@ def test_two_member_removal_allowed_only_when_asked():
     with pytest.raises(Refused, match="2-member"):
         em.plan_absent(view, view["members"][2], False)
     assert em.plan_absent(view, view["members"][2], False, allow_two_members=True) is None
+
+
+# ---------------------------------------------------------------- NOSPACE
+def test_defrag_goes_ahead_on_a_member_whose_only_fault_is_an_alarm():
+    # in use 990 of 1000: the thresholds alone would leave it as it is.
+    alarmed = sized(member(2, healthy=False), 1000, 990)
+    alarmed.update(alarmed=True, health_error="Active Alarm(s): NOSPACE")
+    ctl = FakeCtl(cluster(sized(member(1), 1000, 100), alarmed))
+    assert emt.run(FakeModule(state="defragmented", member="etcd-2"), ctl)["action"] == "defragment"
+    assert ctl.calls == [("defrag", "https://10.0.0.2:2379")]
+
+
+class AlarmedCtl(emt.EtcdCtl):
+    """The real view code over canned etcdctl answers: etcd-2 has NOSPACE
+    raised, etcd-3 is down."""
+
+    def __init__(self):
+        self.status_asked = None
+
+    def member_list(self):
+        return [dict(member(i), status=None) for i in (1, 2, 3)]
+
+    def run(self, args, endpoints=None, **kw):
+        assert args == ["endpoint", "health"]
+        ep = endpoints[0]
+        if ep.endswith(".3:2379"):
+            raise EtcdError("endpoint health", 1, "", "context deadline exceeded")
+        error = "Active Alarm(s): NOSPACE" if ep.endswith(".2:2379") else ""
+        return [dict(endpoint=ep, health=not error, error=error)]
+
+    def endpoint_status(self, endpoints):
+        self.status_asked = endpoints
+        return [dict(member_id="%x" % int(e.split(".")[-1].split(":")[0]), leader="1", db_size=9) for e in endpoints]
+
+
+def test_cluster_view_reads_the_status_of_alarmed_members_but_keeps_them_unhealthy():
+    ctl = AlarmedCtl()
+    view = ctl.cluster_view()
+    by_name = {m["name"]: m for m in view["members"]}
+    assert ctl.status_asked == ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
+    assert by_name["etcd-2"]["healthy"] is False and by_name["etcd-2"]["alarmed"] is True
+    assert by_name["etcd-2"]["status"]["db_size"] == 9
+    assert by_name["etcd-3"]["alarmed"] is False and by_name["etcd-3"]["status"] is None
+    assert view["leader"] == "1"
+
+
+def test_alarm_types_are_named():
+    class Ctl(emt.EtcdCtl):
+        def __init__(self):
+            pass
+
+        def run(self, args, **kw):
+            return {"alarms": [{"memberID": 255, "alarm": 1}, {"memberID": 1, "alarm": 2}]}
+
+    assert Ctl().alarms() == [dict(member_id="ff", alarm="NOSPACE"), dict(member_id="1", alarm="CORRUPT")]
