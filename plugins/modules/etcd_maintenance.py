@@ -16,7 +16,7 @@ description:
     and C(alarm list) JSON, so that a re-run on a maintained cluster changes nothing.
   - V(defragmented) defragments one member when its free space (C(dbSize - dbSizeInUse))
     reaches O(min_free_bytes) and O(min_free_ratio), or always with O(force=true)
-    or while an alarm (NOSPACE) is raised: the alarm returns at the next write
+    or while an alarm (NOSPACE) is raised, because the alarm returns at the next write
     until the backend file shrinks below the quota. A member whose only fault is
     the alarm is defragmented; any other unhealthy member is refused.
     Defragmentation blocks the member, so callers do one member at a time.
