@@ -15,6 +15,10 @@ from day2 import Lab, expect  # noqa: E402
 
 H = [f"raftops-day2-etcd-{n}" for n in range(1, 6)]
 ORIGINAL, GROWN, SWAPPED = H[:3], H, [H[0], H[1], H[3]]
+# Lab thresholds for raftops.etcd.maintenance: compact everything, defragment
+# from 4 MiB and 30 % free (the churn frees more than that).
+MAINTENANCE = {"etcd_maintenance_keep_revisions": 0, "etcd_maintenance_defrag_min_free_bytes": 4194304,
+               "etcd_maintenance_defrag_min_free_ratio": 0.3}
 
 
 def rolling_restart(lab: Lab) -> None:
@@ -99,21 +103,19 @@ def swap_host_down(lab: Lab) -> None:
 
 def maintenance(lab: Lab) -> None:
     lab.churn(SWAPPED, count=1500, size=8192)
-    extra = {"etcd_maintenance_keep_revisions": 0, "etcd_maintenance_defrag_min_free_bytes": 4194304,
-             "etcd_maintenance_defrag_min_free_ratio": 0.3}
     sizes = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
     # Check mode predicts the compaction and defragmentation and does neither.
-    predicted = lab.playbook("maintenance", extra, check=True)
+    predicted = lab.playbook("maintenance", MAINTENANCE, check=True)
     expect(any(predicted.values()), f"check mode predicted no change: {predicted}")
     unchanged = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
     expect(unchanged == sizes, f"check mode changed the backend sizes: {sizes} -> {unchanged}")
     with lab.writer("maintenance", SWAPPED, duration=120):
-        lab.playbook("maintenance", extra)
+        lab.playbook("maintenance", MAINTENANCE)
     # Compact what the writer added meanwhile; then nothing is left to do.
-    lab.playbook("maintenance", extra)
+    lab.playbook("maintenance", MAINTENANCE)
     after = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
     expect(all(after[h] < sizes[h] for h in SWAPPED), f"defragmentation reclaimed nothing: {sizes} -> {after}")
-    lab.idempotent("maintenance", extra)
+    lab.idempotent("maintenance", MAINTENANCE)
 
 
 def nospace(lab: Lab) -> None:
@@ -121,8 +123,6 @@ def nospace(lab: Lab) -> None:
     raises the alarm and refuses them, then the maintenance playbook (compact,
     defragment, disarm) makes the cluster writable again."""
     hosts = SWAPPED if lab.extra.get("etcd_cluster_group") == "etcd_swapped" else ORIGINAL
-    maint = {"etcd_maintenance_keep_revisions": 0, "etcd_maintenance_defrag_min_free_bytes": 4194304,
-             "etcd_maintenance_defrag_min_free_ratio": 0.3}
     lab.extra["etcd_quota_backend_bytes"] = 24 * 1024 * 1024
     lab.playbook("site")
     expect(all("ETCD_QUOTA_BACKEND_BYTES=\"25165824\"" in lab.sh(h, "cat /etc/etcd/etcd.conf") for h in hosts),
@@ -133,13 +133,13 @@ def nospace(lab: Lab) -> None:
     refused = lab.sh(H[0], ". /etc/profile.d/etcdctl.sh; etcdctl put /raftops-test/during-nospace x 2>&1 || true")
     expect("space exceeded" in refused, f"a write was accepted under NOSPACE: {refused}")
     with lab.writer("nospace", hosts, duration=300):
-        lab.playbook("maintenance", maint)
+        lab.playbook("maintenance", MAINTENANCE)
     expect(not lab.etcdctl(H[0], "alarm list").get("alarms"), "alarms left after maintenance")
     lab.etcdctl(H[0], "put /raftops-test/after-nospace ok")
     lab.report.append(dict(step="nospace_churn", **res))
     # The writer's keys since the compaction are compacted once more; then nothing is left to do.
-    lab.playbook("maintenance", maint)
-    lab.idempotent("maintenance", maint)
+    lab.playbook("maintenance", MAINTENANCE)
+    lab.idempotent("maintenance", MAINTENANCE)
 
 
 def backup_and_restore(lab: Lab) -> None:
