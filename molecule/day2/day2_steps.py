@@ -39,8 +39,16 @@ def rolling_restart(lab: Lab) -> None:
 
 
 def scale_out(lab: Lab) -> None:
-    # Check mode on hosts that have nothing yet: install, PKI and join predicted.
-    lab.predicts("scale_out", {"etcd_cluster_group": "etcd_grown"}, H[3:5], H)
+    # Check mode on hosts that have nothing yet: install, PKI and join
+    # predicted. Twice: in inventory order, and with the new hosts first
+    # (etcd_grown_new_first, inventory/hosts.yml), the order in which a join
+    # simulated in check mode once became the seed of the next join. Every
+    # join must work through a member that really runs.
+    for group in ("etcd_grown", "etcd_grown_new_first"):
+        lab.predicts("scale_out", {"etcd_cluster_group": group}, H[3:5], H)
+        seeds = re.findall(r"Add this host as a learner through (\S+?)\]", lab.last_output)
+        expect(len(seeds) == 2 and set(seeds) <= set(ORIGINAL),
+               f"check-mode joins in {group} worked through {seeds}, not through running members {ORIGINAL}")
     with lab.writer("scale_out", ORIGINAL):
         lab.playbook("scale_out", {"etcd_cluster_group": "etcd_grown"})
     members = lab.members(H[0])

@@ -37,6 +37,9 @@ class Lab:
                              "(scripts/test.py does)")
         self.ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
         self.inventory = self.ephemeral / "inventory"
+        # A scenario's own inventory/hosts.yml adds groups Molecule cannot express
+        # (the same hosts in another order).
+        self.extra_inventory = ROOT / "molecule" / scenario / "inventory" / "hosts.yml"
         if not self.inventory.is_dir():
             raise SystemExit(f"no Molecule inventory at {self.inventory}: run `molecule create -s {scenario}` first")
         self.pki = self.ephemeral / "pki"
@@ -71,8 +74,9 @@ class Lab:
         ev = dict(self.extra, **(extra or {}))
         ev_file = self.work / f"extra-{name}.json"
         ev_file.write_text(json.dumps(ev))
-        cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(self.inventory),
-               f"raftops.etcd.{name}", "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+        inventories = [self.inventory] + ([self.extra_inventory] if self.extra_inventory.exists() else [])
+        cmd = [str(Path(sys.executable).with_name("ansible-playbook")),
+               *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}", "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
         if check:
             cmd.append("--check")
         print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(ev)}{' --check' if check else ''}", flush=True)

@@ -121,3 +121,32 @@ def test_dns_record():
                           "ansible_facts": {"default_ipv4": {"address": "10.0.0.2"}}}, "c.test")
     assert rec == {"name": "m2.c.test", "address": "10.0.0.2", "srv_name": "blue"}
     assert dns.dns_record({"inventory_hostname": "h3"}, "c.test")["address"] == ""
+
+
+def _member(name, started=True, healthy=True, learner=False, url=None):
+    return {"name": name, "started": started, "healthy": healthy, "is_learner": learner,
+            "client_urls": [url or f"https://{name}:2379"] if started else []}
+
+
+def _hv(*names):
+    return {n: {"inventory_hostname": n, "__etcd_member": {"name": n, "client_url": f"https://{n}:2379"}}
+            for n in names}
+
+
+def test_live_members_only_what_etcd_reports():
+    from ansible_collections.raftops.etcd.plugins.filter.members import live_members
+    hv = _hv("e1", "e2", "e3", "e4", "e5")
+    # e4 joined only in this run's facts (check mode): etcd does not list it.
+    cluster = {"members": [_member("e1"), _member("e2"), _member("e3", healthy=False)]}
+    assert live_members(["e5", "e4", "e3", "e2", "e1"], hv, cluster) == ["e2", "e1"]
+    # An added but unstarted member has no name and never counts; a learner
+    # counts only when voters are not required.
+    cluster = {"members": [_member("e1"), {"name": "", "started": False, "healthy": False},
+                           _member("e2", learner=True)]}
+    assert live_members(["e2", "e1"], hv, cluster) == ["e1"]
+    assert live_members(["e2", "e1"], hv, cluster, voters=False) == ["e2", "e1"]
+    # A member of that name that advertises another client URL is another member.
+    assert live_members(["e1"], hv, {"members": [_member("e1", url="https://other:2379")]}) == []
+    # Nothing read yet (a failed read, or none): no host.
+    assert live_members(["e1"], hv, {}) == []
+    assert live_members(["e1"], hv, {"msg": "cannot read"}) == []
