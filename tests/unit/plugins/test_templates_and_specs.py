@@ -110,3 +110,17 @@ def test_argument_specs_match_defaults(role):
         assert spec.get("description"), f"{role}: {name} has no description"
         if not (isinstance(value, str) and "{{" in value):
             assert spec.get("default") == value, f"{role}: {name} default {spec.get('default')!r} != {value!r}"
+
+
+def test_host_selection_keeps_order():
+    """Ansible's intersect/difference filters return set order, which changes
+    with every process's hash seed: a host list built with them made the
+    serial join queue and the seed of a join random (CI failed by chance).
+    Host lists are filtered with select/reject('in', ...) instead."""
+    offenders = []
+    for path in list(ROOT.glob("roles/**/*.yml")) + list(ROOT.glob("playbooks/*.yml")) \
+            + list(ROOT.glob("roles/**/*.j2")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\|\s*(intersect|difference|symmetric_difference)\b", line):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}")
+    assert not offenders, offenders
