@@ -263,7 +263,8 @@ def build_mirror() -> list[str]:
     versions = [build_mirror_suite(s, mirror) for s in MIRROR_SUITES]
     (MIRROR_DIR / "versions.json").write_text(json.dumps(
         dict(zip(MIRROR_SUITES, versions)), indent=2) + "\n")
-    return versions
+    import gomirror  # lazy: gomirror imports this module
+    return versions + gomirror.build_go_mirror()
 
 
 # --------------------------------------------------------------------------- lab

@@ -84,6 +84,15 @@ def setup_venv() -> None:
 def setup_lab() -> None:
     sh([sys.executable, ROOT / "scripts" / "lab.py", "prepare"])
     sh([sys.executable, ROOT / "scripts" / "lab.py", "clean-stale"])
+    # The default scenario runs the role's default etcd_version: the mirror
+    # must serve that release, or the scenario would test something else.
+    default = re.search(r'^etcd_version:\s*"?([0-9.]+)"?', (ROOT / "roles" / "etcd" / "defaults" / "main.yml")
+                        .read_text(), re.M).group(1)
+    cache = Path(os.environ.get("RAFTOPS_CACHE", Path.home() / ".cache" / "raftops-etcd"))
+    tarball = cache / "mirror" / f"v{default}" / f"etcd-v{default}-linux-amd64.tar.gz"
+    if not tarball.exists():
+        raise SystemExit(f"the test mirror does not serve the role's default etcd_version {default} ({tarball})")
+    print(f"mirror serves the role's default etcd_version {default}")
 
 
 # --------------------------------------------------------------------------- steps
