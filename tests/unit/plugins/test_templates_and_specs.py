@@ -5,24 +5,14 @@ import jinja2
 import pytest
 import yaml
 
-from conftest import FIXTURES, ROOT
+from conftest import ROOT, etcd_reads
 
 ROLES = ROOT / "roles"
 
 
-def help_flags(version):
-    text = (FIXTURES / version / "etcd_help.txt").read_text()
-    return set(re.findall(r"^\s+--([a-z0-9-]+)", text, re.M))
-
-
 def flags_for(minor):
-    if minor in ("3.4", "3.5"):
-        return help_flags({"3.4": "3.4.23", "3.5": "3.5.30"}[minor])
-    changes = yaml.safe_load((FIXTURES / "flag_changes.yml").read_text())
-    flags = (help_flags("3.5.30") - set(changes["3.6"]["removed"])) | set(changes["3.6"]["added"])
-    if minor == "3.7":
-        flags = {f for f in flags if not f.startswith(tuple(changes["3.7"]["removed_prefixes"]))}
-    return flags
+    """The flags etcd <minor> reads: its captured --help (fixtures/<version>/etcd_help.txt)."""
+    return etcd_reads(minor)
 
 
 def render(version, **overrides):
@@ -43,7 +33,7 @@ def env_flags(text):
     return [m.lower().replace("_", "-") for m in re.findall(r"^ETCD_([A-Z0-9_]+)=", text, re.M)]
 
 
-@pytest.mark.parametrize("version", ["3.4.23", "3.5.30", "3.6.16", "3.7.0"])
+@pytest.mark.parametrize("version", ["3.4.23", "3.5.30", "3.6.16", "3.7.3"])
 @pytest.mark.parametrize("tls", [True, False])
 def test_rendered_flags_exist_in_that_version(version, tls):
     text = render(version, etcd_tls=tls)
@@ -64,8 +54,9 @@ BOOT = {
 
 
 @pytest.mark.parametrize("version,boot", [
-    ("3.5.30", "dns"), ("3.6.16", "dns"), ("3.7.0", "dns"), ("3.5.30", "discovery_v2"),
-    ("3.6.16", "discovery_v3"), ("3.7.0", "discovery_v3"), ("3.5.30", "join"), ("3.6.16", "join"),
+    ("3.5.30", "dns"), ("3.6.16", "dns"), ("3.7.3", "dns"), ("3.5.30", "discovery_v2"),
+    ("3.6.16", "discovery_v2"), ("3.6.16", "discovery_v3"), ("3.7.3", "discovery_v3"), ("3.5.30", "join"),
+    ("3.6.16", "join"), ("3.7.3", "join"),
 ])
 def test_exactly_one_bootstrap_source(version, boot):
     text = render(version, __etcd_bootstrap=BOOT[boot])
@@ -85,10 +76,12 @@ def test_version_specific_lines():
 
 
 def test_flag_lists_really_differ():
-    """The model would hide nothing if the lists were equal: they are not."""
+    """The checks above would hide nothing if the lists were equal: they are not."""
     assert "enable-v2" in flags_for("3.5") and "enable-v2" not in flags_for("3.6")
     assert "experimental-initial-corrupt-check" in flags_for("3.6")
     assert not any(f.startswith("experimental-") for f in flags_for("3.7"))
+    assert "discovery" in flags_for("3.6") and "discovery" not in flags_for("3.7")
+    assert "discovery-token" in flags_for("3.6") and "discovery-token" not in flags_for("3.5")
     assert "logger" in flags_for("3.4")
 
 
