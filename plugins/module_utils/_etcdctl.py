@@ -13,10 +13,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import re
 import time
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.urls import open_url
 
 CONNECTION_ARGSPEC = dict(
     endpoints=dict(type='list', elements='str',
@@ -37,6 +39,14 @@ SEARCH_PATHS = ['/usr/local/bin', '/opt/etcd/current', '/usr/bin']
 
 # Error classes: etcd's own messages (server and client side) -> what to do.
 ERROR_PATTERNS = [
+    # Downgrades (etcdserver/version/errors.go and etcdserver/errors, 3.5-3.7):
+    # a target other than the cluster version minus one minor, or malformed.
+    ('invalid_downgrade_target', r'(invalid downgrade target version|wrong downgrade target version format)'),
+    ('downgrade_in_progress', r'cluster has a downgrade job in progress'),
+    # 3.5 servers answer a cancel without a job with this; 3.6+ only log it
+    # and answer success.
+    ('no_downgrade_job', r'no inflight downgrade job'),
+    ('downgrade_unsupported', r'unknown command "downgrade"'),
     ('not_enough_started', r'not enough started members'),
     ('unhealthy', r'unhealthy cluster'),
     # A second add of the same peer URL: etcd derives the member ID from the
@@ -72,11 +82,34 @@ class EtcdError(Exception):
         self.stdout = stdout
         self.stderr = stderr
         self.kind = classify(stderr or stdout)
-        Exception.__init__(self, '%s failed (rc=%s): %s' % (action, rc, (stderr or stdout).strip()))
+        self.message = clean_message(stderr or stdout)
+        Exception.__init__(self, '%s failed (rc=%s): %s' % (action, rc, self.message))
 
     @property
     def retryable(self):
         return self.kind in RETRYABLE
+
+
+def clean_message(text):
+    """etcdctl's own message without the client's JSON log lines around it.
+
+    etcdctl logs at warn level (an unrecognized ETCDCTL_* variable, each
+    retried gRPC call) before it prints ``Error: ...``; those lines repeat
+    the error or say nothing about it. Error and fatal log lines are kept:
+    some failures are only logged (a flag shadowed by its variable).
+    """
+    text = (text or '').strip()
+    kept = []
+    for line in text.splitlines():
+        if line.startswith('{'):
+            try:
+                level = json.loads(line).get('level')
+            except (ValueError, AttributeError):
+                level = None
+            if level in ('debug', 'info', 'warn'):
+                continue
+        kept.append(line)
+    return '\n'.join(kept).strip() or text
 
 
 def classify(message):
@@ -84,6 +117,34 @@ def classify(message):
         if re.search(pattern, message or '', re.IGNORECASE):
             return kind
     return 'unknown'
+
+
+def downgrade_info(status):
+    """{'enabled': bool, 'target': 'X.Y.Z' or None} from a 3.6+ status, else None.
+
+    A 3.6+ server always sends ``downgradeInfo`` (``{}`` when no downgrade
+    job runs: protobuf JSON leaves out false and empty fields); 3.5 servers
+    and 3.5 etcdctl have no such field, so nothing is known then.
+    """
+    if 'downgradeInfo' not in status:
+        return None
+    info = status.get('downgradeInfo') or {}
+    return dict(enabled=bool(info.get('enabled')), target=info.get('targetVersion') or None)
+
+
+def minor_of(text):
+    """(major, minor) of '3.6', '3.6.16', 'v3.6.0-alpha.0'; None when there is none."""
+    m = re.match(r'^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$', (text or '').strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def seconds(duration, default=15):
+    """etcdctl durations ('5s', '1m', '500ms') in seconds."""
+    m = re.match(r'^(\d+(?:\.\d+)?)(ms|s|m)?$', (duration or '').strip())
+    if not m:
+        return default
+    value = float(m.group(1))
+    return value / 1000 if m.group(2) == 'ms' else value * 60 if m.group(2) == 'm' else value
 
 
 def id_hex(member_id):
@@ -151,6 +212,12 @@ class EtcdCtl(object):
             'etcdctl', required=True, opt_dirs=SEARCH_PATHS)
         self._etcdutl = p.get('etcdutl_path')
         self._version = None
+        # etcdctl 3.4 and 3.5 use the v3 API when ETCDCTL_API is unset (only
+        # "2" selects v2); 3.6+ no longer know the variable and log
+        # "unrecognized environment variable ETCDCTL_API=3" on stderr, in
+        # every error message. The collection supports etcdctl 3.4+, so the
+        # variable is never passed on, also not one inherited by this process.
+        os.environ.pop('ETCDCTL_API', None)
 
     # ---------------------------------------------------------------- plumbing
     def _env(self, endpoints):
@@ -162,7 +229,6 @@ class EtcdCtl(object):
         """
         p = self.module.params
         env = {
-            'ETCDCTL_API': '3',
             'ETCDCTL_ENDPOINTS': ','.join(endpoints),
             'ETCDCTL_DIAL_TIMEOUT': p.get('dial_timeout') or '5s',
             'ETCDCTL_COMMAND_TIMEOUT': p.get('command_timeout') or '15s',
@@ -260,6 +326,9 @@ class EtcdCtl(object):
                 raft_term=st.get('raftTerm'),
                 is_learner=bool(st.get('isLearner', False)),
                 errors=st.get('errors') or [],
+                # 3.6+ servers (through a 3.6+ etcdctl) only: None otherwise.
+                storage_version=st.get('storageVersion') or None,
+                downgrade=downgrade_info(st),
             ))
         return result
 
@@ -284,6 +353,64 @@ class EtcdCtl(object):
             except EtcdError as e:
                 result[ep] = dict(health=False, error=str(e), took=None, alarmed=False)
         return result
+
+    def served_versions(self, endpoint):
+        """GET <client URL>/version: {'server', 'cluster', 'storage'} as the member serves them.
+
+        The cluster version is in no etcdctl output (``endpoint status``
+        carries the server and, 3.6+, the storage version only); etcd's
+        downgrade guides read it here. ``storage`` is 3.6+ only. Never
+        raises: a member that does not answer gives {'error': ...}.
+        """
+        p = self.module.params
+        url = endpoint if '://' in endpoint else ('https://' if p.get('cacert') else 'http://') + endpoint
+        try:
+            resp = open_url(url.rstrip('/') + '/version', method='GET', use_proxy=False,
+                            timeout=seconds(p.get('command_timeout')), ca_path=p.get('cacert'),
+                            client_cert=p.get('cert'), client_key=p.get('key'),
+                            follow_redirects='none')
+            data = json.loads(resp.read())
+        except Exception as e:  # pylint: disable=broad-except
+            return dict(server=None, cluster=None, storage=None, error='GET %s/version: %s' % (url, e))
+        cluster = data.get('etcdcluster')
+        storage = data.get('storage')
+        return dict(server=data.get('etcdserver'),
+                    cluster=None if cluster in (None, '', 'not_decided') else cluster,
+                    storage=None if storage in (None, '', 'unknown') else storage,
+                    error=None)
+
+    def version_view(self, members=None):
+        """Server, storage and cluster version and downgrade state of every member.
+
+        One ``endpoint status`` over every member's client URL (storageVersion
+        and downgradeInfo need a 3.6+ server and etcdctl) plus each member's
+        ``/version`` (the cluster version; the storage version where the
+        status has none).
+        """
+        members = members if members is not None else self.member_list()
+        urls = [m['client_urls'][0] for m in members if m['client_urls']]
+        status = {}
+        if urls:
+            for st in self.endpoint_status(urls):
+                if st.get('member_id'):
+                    status[st['member_id']] = st
+        leader = next((st['leader'] for st in status.values() if st.get('leader')), None)
+        result = []
+        for m in members:
+            url = (m['client_urls'] or [None])[0]
+            st = status.get(m['id_hex']) or {}
+            served = self.served_versions(url) if url else dict(error='not started')
+            result.append(dict(
+                name=m['name'] or m['id_hex'], id_hex=m['id_hex'], endpoint=url,
+                started=m['started'], is_learner=m['is_learner'], is_leader=m['id_hex'] == leader,
+                server_version=st.get('version') or served.get('server'),
+                storage_version=st.get('storage_version') or served.get('storage'),
+                cluster_version=served.get('cluster'),
+                downgrade=st.get('downgrade'),
+                # Why /version did not answer (None when it did).
+                error=served.get('error'),
+            ))
+        return dict(members=result, leader=leader)
 
     def alarms(self):
         data = self.run(['alarm', 'list'], action='alarm list')
@@ -335,6 +462,32 @@ class EtcdCtl(object):
     def alarm_disarm(self):
         return self.run(['alarm', 'disarm'], action='alarm disarm')
 
+    # ---------------------------------------------------------------- downgrades
+    def downgrade(self, action, target=None):
+        """``etcdctl downgrade validate|enable <X.Y>`` or ``downgrade cancel``.
+
+        Needs etcdctl 3.6+ (3.5 has no downgrade command). etcd takes X.Y or
+        X.Y.Z and keeps the minor. Returns the cluster version etcd answers
+        with (X.Y); a refusal raises EtcdError of kind invalid_downgrade_target,
+        downgrade_in_progress or no_downgrade_job.
+        """
+        if self.version() < (3, 6, 0):
+            raise Refused('etcdctl %s (%s) has no downgrade command: set etcdctl_path to the etcdctl '
+                          'of 3.6 or later, the one of the version the cluster runs before the downgrade'
+                          % ('.'.join(str(x) for x in self.version()), self.etcdctl))
+        args = ['downgrade', action] + ([target] if target else [])
+        data = self.run(args, action='downgrade %s' % action)
+        return (data if isinstance(data, dict) else {}).get('version')
+
+    def downgrade_validate(self, target):
+        return self.downgrade('validate', target)
+
+    def downgrade_enable(self, target):
+        return self.downgrade('enable', target)
+
+    def downgrade_cancel(self):
+        return self.downgrade('cancel')
+
     # ---------------------------------------------------------------- snapshots
     def snapshot_save(self, endpoint, path):
         return self.run(['snapshot', 'save', path], endpoints=[endpoint], as_json=False,
@@ -343,8 +496,7 @@ class EtcdCtl(object):
     def snapshot_status(self, path):
         tool = self.etcdutl
         argv = [tool or self.etcdctl, 'snapshot', 'status', path, '-w', 'json']
-        rc, out, err = self.module.run_command(argv, environ_update={'ETCDCTL_API': '3'},
-                                               check_rc=False)
+        rc, out, err = self.module.run_command(argv, check_rc=False)
         if rc != 0:
             raise EtcdError('snapshot status', rc, out, err)
         data = self._loads(out, 'snapshot status', rc, err)
@@ -364,8 +516,7 @@ class EtcdCtl(object):
             argv.append('--bump-revision=%d' % bump_revision)
         if mark_compacted:
             argv.append('--mark-compacted')
-        rc, out, err = self.module.run_command(argv, environ_update={'ETCDCTL_API': '3'},
-                                               check_rc=False)
+        rc, out, err = self.module.run_command(argv, check_rc=False)
         if rc != 0:
             raise EtcdError('snapshot restore', rc, out, err)
         return out + err
@@ -426,6 +577,5 @@ def run_module(module, func):
     except Refused as e:
         module.fail_json(msg='Refused: %s' % e, refused=True)
     except EtcdError as e:
-        module.fail_json(msg='etcd %s: %s' % (e.action, (e.stderr or e.stdout).strip()),
-                         error_kind=e.kind, rc=e.rc)
+        module.fail_json(msg='etcd %s: %s' % (e.action, e.message), error_kind=e.kind, rc=e.rc)
     module.exit_json(**result)

@@ -140,3 +140,171 @@ def test_ids_and_initial_cluster():
         "a=https://1:2380,b=https://2:2380,d=https://4:2380"
     assert u.quorum(3) == 2 and u.quorum(4) == 3 and u.quorum(5) == 3
     assert u.parse_version(fixture("3.4.23", "version.txt")) == (3, 4, 23)
+
+
+# ---------------------------------------------------------------- downgrades
+# stderr of etcdctl 3.7.3 against a 3.7.3 cluster on loopback, as captured
+# (the retry log line, then etcdctl's own message).
+ERR_INVALID_TARGET = (
+    '{"level":"warn","ts":"2026-11-23T21:33:53.366841Z","logger":"etcd-client","caller":"v3@v3.7.3/retry_interceptor.go:68",'
+    '"msg":"retrying of unary invoker failed","target":"etcd-endpoints://0x14dd4d178c00/127.0.0.1:24791",'
+    '"method":"/etcdserverpb.Maintenance/Downgrade","attempt":0,'
+    '"error":"rpc error: code = InvalidArgument desc = etcdserver: invalid downgrade target version"}\n'
+    'Error: etcdserver: invalid downgrade target version\n')
+ERR_IN_PROGRESS = (
+    '{"level":"warn","ts":"2026-11-23T21:34:02.903063Z","logger":"etcd-client","caller":"v3@v3.7.3/retry_interceptor.go:68",'
+    '"msg":"retrying of unary invoker failed","method":"/etcdserverpb.Maintenance/Downgrade","attempt":0,'
+    '"error":"rpc error: code = FailedPrecondition desc = etcdserver: cluster has a downgrade job in progress"}\n'
+    'Error: etcdserver: cluster has a downgrade job in progress\n')
+# `etcdctl downgrade validate 3.6 -w json` (3.7.3), the cluster version in "version".
+DOWNGRADE_RESPONSE = ('{"header":{"cluster_id":10306528224151774436,"member_id":4649962009431823240,"revision":1,'
+                      '"raft_term":2},"version":"3.7"}\n')
+
+
+@pytest.mark.parametrize("msg,kind", [
+    (ERR_INVALID_TARGET, "invalid_downgrade_target"),
+    ("Error: etcdserver: wrong downgrade target version format", "invalid_downgrade_target"),
+    (ERR_IN_PROGRESS, "downgrade_in_progress"),
+    ("Error: etcdserver: no inflight downgrade job", "no_downgrade_job"),
+    ('Error: unknown command "downgrade" for "etcdctl"', "downgrade_unsupported"),
+])
+def test_downgrade_errors_classified(msg, kind):
+    err = u.EtcdError("downgrade enable", 1, "", msg)
+    assert err.kind == kind and not err.retryable
+    # The client's retry log line is left out of the message.
+    assert err.message.startswith("Error: ") and "retrying" not in err.message
+
+
+@pytest.mark.parametrize("version", ["3.6.16", "3.7.3"])
+@pytest.mark.parametrize("name", ["err_member_not_found.txt", "err_peer_url_exists.txt"])
+def test_etcdctl_api_warning_left_out_of_messages(version, name):
+    """The 3.6+ fixtures were captured with ETCDCTL_API=3 set: etcdctl warned about it."""
+    raw = fixture(version, name)
+    assert "unrecognized environment variable" in raw
+    err = u.EtcdError("member add", 1, "", raw)
+    assert "ETCDCTL_API" not in err.message and "ETCDCTL_API" not in str(err)
+    assert err.kind == u.classify(raw) != "unknown"
+
+
+def test_fatal_log_lines_stay_in_the_message():
+    err = u.EtcdError("endpoint health", 1, "", fixture("3.6.16", "err_env_flag_conflict.txt"))
+    assert err.kind == "env_conflict" and "conflicting environment variable" in err.message
+
+
+def test_etcdctl_api_is_never_passed_on(monkeypatch):
+    """3.4+ etcdctl use the v3 API by default; 3.6+ warn about the variable."""
+    monkeypatch.setenv("ETCDCTL_API", "3")
+    mod = FakeModule([(0, fixture("3.7.3", "alarm_list.json"), "")])
+    u.EtcdCtl(mod).alarms()
+    assert "ETCDCTL_API" not in mod.calls[-1][1]
+    import os
+    assert "ETCDCTL_API" not in os.environ
+
+
+@pytest.mark.parametrize("version,storage,downgrade", [
+    ("3.4.23", None, None),
+    ("3.5.30", None, None),
+    ("3.6.16", "3.6.0", dict(enabled=False, target=None)),
+    ("3.7.3", "3.7.0", dict(enabled=False, target=None)),
+])
+def test_endpoint_status_storage_version_and_downgrade_info(version, storage, downgrade):
+    mod = FakeModule([(0, fixture(version, "endpoint_status.json"), "")])
+    st = u.EtcdCtl(mod).endpoint_status(["http://127.0.0.1:23791"])[0]
+    assert st["storage_version"] == storage and st["downgrade"] == downgrade
+
+
+def test_endpoint_status_during_a_downgrade():
+    mod = FakeModule([(0, fixture("3.7.3", "endpoint_status_downgrade_enabled.json"), "")])
+    sts = u.EtcdCtl(mod).endpoint_status(["http://127.0.0.1:24791"])
+    assert [s["downgrade"] for s in sts] == [dict(enabled=True, target="3.6.0")] * 3
+    assert [s["storage_version"] for s in sts] == ["3.7.0"] * 3  # not migrated yet
+
+
+@pytest.mark.parametrize("action,target", [("validate", "3.6"), ("enable", "3.6"), ("cancel", None)])
+def test_downgrade_commands(action, target):
+    mod = FakeModule([(0, fixture("3.7.3", "version.txt"), ""), (0, DOWNGRADE_RESPONSE, "")])
+    ctl = u.EtcdCtl(mod)
+    assert ctl.downgrade(action, target) == "3.7"
+    argv, env = mod.calls[-1]
+    assert argv == ["/usr/local/bin/etcdctl", "downgrade", action] + ([target] if target else []) + ["-w", "json"]
+    assert "ETCDCTL_API" not in env and env["ETCDCTL_ENDPOINTS"] == "https://127.0.0.1:2379"
+
+
+def test_downgrade_refused_by_a_35_etcdctl():
+    mod = FakeModule([(0, fixture("3.5.30", "version.txt"), "")])
+    with pytest.raises(u.Refused, match="no downgrade command"):
+        u.EtcdCtl(mod).downgrade_enable("3.6")
+    assert len(mod.calls) == 1  # only `etcdctl version`
+
+
+def test_downgrade_error_raises_with_its_kind():
+    mod = FakeModule([(0, fixture("3.7.3", "version.txt"), ""), (1, "", ERR_IN_PROGRESS)])
+    with pytest.raises(u.EtcdError) as exc:
+        u.EtcdCtl(mod).downgrade_enable("3.6")
+    assert exc.value.kind == "downgrade_in_progress"
+    assert exc.value.message == "Error: etcdserver: cluster has a downgrade job in progress"
+
+
+class FakeResponse:
+    def __init__(self, body):
+        self.body = body
+
+    def read(self):
+        return self.body
+
+
+@pytest.mark.parametrize("body,expected", [
+    # /version of 3.7.3 during a downgrade to 3.6, of 3.5, and of a member that
+    # has not decided the cluster version yet.
+    ('{"etcdserver":"3.7.3","etcdcluster":"3.6.0","storage":"3.6.0"}', ("3.7.3", "3.6.0", "3.6.0")),
+    ('{"etcdserver":"3.5.35","etcdcluster":"3.5.0"}', ("3.5.35", "3.5.0", None)),
+    ('{"etcdserver":"3.6.16","etcdcluster":"not_decided","storage":"unknown"}', ("3.6.16", None, None)),
+])
+def test_served_versions(monkeypatch, body, expected):
+    seen = {}
+
+    def fake_open_url(url, **kw):
+        seen.update(kw, url=url)
+        return FakeResponse(body)
+
+    monkeypatch.setattr(u, "open_url", fake_open_url)
+    got = u.EtcdCtl(FakeModule([])).served_versions("https://10.0.0.1:2379")
+    assert (got["server"], got["cluster"], got["storage"]) == expected and got["error"] is None
+    assert seen["url"] == "https://10.0.0.1:2379/version"
+    assert seen["ca_path"] == "/pki/ca.crt" and seen["client_cert"] == "/pki/admin.crt"
+    assert seen["client_key"] == "/pki/admin.key" and seen["timeout"] == 15
+
+
+def test_served_versions_never_raises(monkeypatch):
+    def refused(url, **kw):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(u, "open_url", refused)
+    got = u.EtcdCtl(FakeModule([])).served_versions("10.0.0.1:2379")
+    assert got["server"] is None and "https://10.0.0.1:2379/version" in got["error"]
+
+
+def test_version_view_joins_status_and_served_versions(monkeypatch):
+    served = {
+        "http://127.0.0.1:24791": '{"etcdserver":"3.6.16","etcdcluster":"3.6.0","storage":"3.6.0"}',
+        "http://127.0.0.1:24792": '{"etcdserver":"3.7.3","etcdcluster":"3.6.0","storage":"3.6.0"}',
+        "http://127.0.0.1:24793": '{"etcdserver":"3.7.3","etcdcluster":"3.6.0","storage":"3.6.0"}',
+    }
+    monkeypatch.setattr(u, "open_url", lambda url, **kw: FakeResponse(served[url[:-len("/version")]]))
+    mod = FakeModule([(0, fixture("3.7.3", "endpoint_status_downgrade_mixed.json"), "")])
+    members = [dict(id=i, id_hex="%x" % i, name=n, client_urls=[url], peer_urls=[], is_learner=False, started=True)
+               for i, n, url in [(4649962009431823240, "m1", "http://127.0.0.1:24791"),
+                                 (17471517224004945404, "m2", "http://127.0.0.1:24792"),
+                                 (10585371219325149716, "m3", "http://127.0.0.1:24793")]]
+    view = u.EtcdCtl(mod).version_view(members)
+    by = {m["name"]: m for m in view["members"]}
+    assert by["m1"]["server_version"] == "3.6.16" and by["m2"]["server_version"] == "3.7.3"
+    assert by["m3"]["is_leader"] and not by["m1"]["is_leader"]
+    assert all(m["storage_version"] == "3.6.0" and m["cluster_version"] == "3.6.0" for m in by.values())
+    assert all(m["downgrade"] == dict(enabled=True, target="3.6.0") for m in by.values())
+
+
+def test_versions_and_durations():
+    assert u.minor_of("3.6.16") == (3, 6) and u.minor_of("3.6") == (3, 6)
+    assert u.minor_of("v3.6.0-alpha.0") == (3, 6) and u.minor_of("3") is None and u.minor_of(None) is None
+    assert u.seconds("5s") == 5 and u.seconds("1m") == 60 and u.seconds("500ms") == 0.5 and u.seconds("x") == 15
