@@ -1,5 +1,8 @@
-"""Rolling upgrade 3.4.23 -> 3.5.16 -> 3.5.30 with the writer running; the
-refusals (downgrade, skipped minor) change nothing."""
+"""The path an operator of an old cluster walks, with the writer running:
+3.4.23 -> 3.5.16 -> 3.5.30 -> 3.5.35 -> 3.6.16 -> 3.7.3 (Debian's builds, then
+etcd's own Go modules), then the documented one-minor downgrade 3.7 -> 3.6.
+The refusals on the way (a downgrade through upgrade, a skipped minor, a 3.5
+patch too old for 3.6, a downgrade etcd cannot do) change nothing."""
 
 from __future__ import annotations
 
@@ -32,11 +35,35 @@ def upgrade_to(lab: Lab, version: str) -> None:
     lab.idempotent("upgrade", {"etcd_version": version})
 
 
+def refused(lab: Lab, playbook: str, version: str, why: str) -> None:
+    """A refused run changes neither the versions members run nor their processes."""
+    before, procs = versions(lab), lab.fingerprint(H)
+    lab.playbook(playbook, {"etcd_version": version}, expect_fail=why)
+    expect(versions(lab) == before, f"a refused {playbook} changed versions: {before} -> {versions(lab)}")
+    expect(lab.fingerprint(H) == procs, f"a refused {playbook} to {version} touched the members")
+
+
 def refusals(lab: Lab) -> None:
-    before = versions(lab)
-    lab.playbook("upgrade", {"etcd_version": "3.4.23"}, expect_fail="is a downgrade")
-    lab.playbook("upgrade", {"etcd_version": "3.7.0"}, expect_fail="skips a minor version")
-    expect(versions(lab) == before, f"a refused upgrade changed versions: {before} -> {versions(lab)}")
+    refused(lab, "upgrade", "3.4.23", "is a downgrade")
+    refused(lab, "upgrade", "3.7.3", "skips a minor version")
+
+
+def refuse_old_patch(lab: Lab) -> None:
+    # etcd's 3.6 upgrade guide: 3.6 reads membership from bbolt, which 3.5
+    # releases before 3.5.32 may have left wrong.
+    refused(lab, "upgrade", "3.6.16", "too old")
+
+
+def downgrade_3_6(lab: Lab) -> None:
+    refused(lab, "downgrade", "3.5.35", "one minor")
+    lab.predicts("downgrade", {"etcd_version": "3.6.16"}, H, H)
+    with lab.writer("downgrade_3.6.16", H):
+        lab.playbook("downgrade", {"etcd_version": "3.6.16"})
+    expect(versions(lab) == {"3.6.16"}, f"versions after the downgrade: {versions(lab)}")
+    status = lab.etcdctl(H[0], "endpoint status --cluster")
+    storage = {s["Endpoint"]: s["Status"].get("storageVersion") for s in status}
+    expect(set(storage.values()) == {"3.6.0"}, f"storage versions after the downgrade: {storage}")
+    lab.idempotent("downgrade", {"etcd_version": "3.6.16"})
 
 
 def upgrade_3_5_16(lab: Lab) -> None:
@@ -47,7 +74,20 @@ def upgrade_3_5_30(lab: Lab) -> None:
     upgrade_to(lab, "3.5.30")
 
 
+def upgrade_3_5_35(lab: Lab) -> None:
+    upgrade_to(lab, "3.5.35")
+
+
+def upgrade_3_6(lab: Lab) -> None:
+    upgrade_to(lab, "3.6.16")
+
+
+def upgrade_3_7(lab: Lab) -> None:
+    upgrade_to(lab, "3.7.3")
+
+
 if __name__ == "__main__":
-    steps = [upgrade_3_5_16, refusals, upgrade_3_5_30]
+    steps = [upgrade_3_5_16, refusals, upgrade_3_5_30, refuse_old_patch, upgrade_3_5_35, upgrade_3_6,
+             upgrade_3_7, downgrade_3_6]
     only = sys.argv[1:]
     sys.exit(Lab("upgrade").steps([s for s in steps if not only or s.__name__ in only]))
