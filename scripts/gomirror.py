@@ -275,7 +275,7 @@ def build_go_mirror_timed() -> list[tuple[str, float]]:
 
 def build_go_mirror() -> list[str]:
     """Build the newest 3.5/3.6/3.7 from Go modules; the versions, recorded as go-<minor>."""
-    return [v for v, _ in build_go_mirror_timed()]
+    return [ver for ver, _took in build_go_mirror_timed()]
 
 
 if __name__ == "__main__":

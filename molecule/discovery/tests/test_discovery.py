@@ -25,4 +25,3 @@ def token(host):
 def test_one_fresh_token_for_the_cluster(host):
     mine = token(host)
     assert mine.startswith("discovery-") and len(mine) > len("discovery-") + 8
-
