@@ -7,19 +7,25 @@
 
 Sets itself up: a virtualenv in .venv with the pinned tool chain
 (requirements-dev.txt), a Docker engine (scripts/lab.py engine), the lab images
-and the etcd test mirror. Every step's wall time is printed at the end; the
-first failure stops the run with a non-zero exit.
+and the etcd test mirror. The first failure stops the run. At the end it prints
+one table (step, wall time, passed/failed/not run), writes it as JSON to
+~/.cache/raftops-etcd/reports/pipeline.json (also on failure and Ctrl-C/SIGTERM)
+and closes with the line `N passed, M failed`; the exit code is non-zero unless
+every step passed.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +35,11 @@ REQS = ROOT / "requirements-dev.txt"
 # Full tier, in order. `default` doubles as the quick tier's scenario.
 SCENARIOS = ["default", "debian13", "modules", "dns", "discovery", "day2", "upgrade"]
 QUICK_SCENARIOS = ["default"]
-TIMES: list[tuple[str, float]] = []
+CACHE = Path(os.environ.get("RAFTOPS_CACHE", Path.home() / ".cache" / "raftops-etcd"))
+REPORT = CACHE / "reports" / "pipeline.json"
+# (step, seconds, "passed" | "failed" | "not run"), in plan order.
+RESULTS: list[tuple[str, float, str]] = []
+FAILED_SCENARIOS: list[dict] = []
 
 
 def log(msg: str) -> None:
@@ -61,10 +71,12 @@ def tool_env() -> dict:
 def timed(name: str, func, *args) -> None:
     log(name)
     t0 = time.time()
+    result = "failed"
     try:
         func(*args)
+        result = "passed"
     finally:
-        TIMES.append((name, time.time() - t0))
+        RESULTS.append((name, time.time() - t0, result))
 
 
 # --------------------------------------------------------------------------- set-up
@@ -88,8 +100,7 @@ def setup_lab() -> None:
     # must serve that release, or the scenario would test something else.
     default = re.search(r'^etcd_version:\s*"?([0-9.]+)"?', (ROOT / "roles" / "etcd" / "defaults" / "main.yml")
                         .read_text(), re.M).group(1)
-    cache = Path(os.environ.get("RAFTOPS_CACHE", Path.home() / ".cache" / "raftops-etcd"))
-    tarball = cache / "mirror" / f"v{default}" / f"etcd-v{default}-linux-amd64.tar.gz"
+    tarball = CACHE / "mirror" / f"v{default}" / f"etcd-v{default}-linux-amd64.tar.gz"
     if not tarball.exists():
         raise SystemExit(f"the test mirror does not serve the role's default etcd_version {default} ({tarball})")
     print(f"mirror serves the role's default etcd_version {default}")
@@ -137,9 +148,12 @@ def build() -> None:
         if leaked:
             raise SystemExit(f"the collection tarball ships files it must not: {leaked[:5]}")
         coll = Path(tmp) / "collections"
-        sh([BIN / "ansible-galaxy", "collection", "install", "--force", "-p", coll, tarball])
+        # --offline: the dependencies must be met by the collections the
+        # ansible package bundles, so a range that excludes them fails here.
+        sh([BIN / "ansible-galaxy", "collection", "install", "--offline", "--force", "-p", coll, tarball])
         env = dict(tool_env(), ANSIBLE_COLLECTIONS_PATH=str(coll))
         env.pop("ANSIBLE_CONFIG")
+        check_dependencies(manifest_dependencies(tarball), env, Path(tmp))
         for module in ("etcd_member", "etcd_cluster_info", "etcd_snapshot"):
             out = sh([BIN / "ansible-doc", "-t", "module", f"raftops.etcd.{module}"], cwd=Path(tmp),
                      env=env, capture=True).stdout
@@ -151,6 +165,107 @@ def build() -> None:
         play = Path(tmp) / "site.yml"
         play.write_text("- name: Site\n  ansible.builtin.import_playbook: raftops.etcd.site\n")
         sh([BIN / "ansible-playbook", "-i", "localhost,", play, "--syntax-check"], cwd=Path(tmp), env=env)
+
+
+# How shipped content names a plugin of each kind by FQCN: task keys
+# (`community.crypto.x509_certificate:`), Jinja filters (`| f`, map('f')),
+# tests (`is t`, `is not t`, select('t'), selectattr('a', 't')) and lookups.
+FQCN = r"([a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*)"
+_Q = "['\"]"
+USES = {
+    "module": [rf"^[ \t]*(?:-[ \t]+)?{FQCN}:", rf"\b(?:local_)?action:[ \t]*{FQCN}\b"],
+    "filter": [rf"\|[ \t]*{FQCN}\b", rf"\bmap\([ \t]*{_Q}{FQCN}{_Q}"],
+    "test": [rf"\bis[ \t]+(?:not[ \t]+)?{FQCN}\b", rf"\b(?:select|reject)\([ \t]*{_Q}{FQCN}{_Q}",
+             rf"\b(?:selectattr|rejectattr)\([ \t]*{_Q}[^'\"]*{_Q}[ \t]*,[ \t]*{_Q}{FQCN}{_Q}"],
+    "lookup": [rf"\b(?:lookup|query|q)\([ \t]*{_Q}{FQCN}{_Q}"],
+}
+SHIPPED = ["site.yml", "roles", "playbooks", "plugins"]
+OWN = {"ansible.builtin", "raftops.etcd"}
+
+
+def used_fqcns() -> dict[tuple[str, str], set[str]]:
+    """{(kind, fqcn): files} for every plugin the shipped content names by FQCN."""
+    files = [f for top in SHIPPED for f in ([ROOT / top] if (ROOT / top).is_file() else (ROOT / top).rglob("*"))
+             if f.suffix in (".yml", ".yaml", ".j2", ".py")]
+    uses: dict[tuple[str, str], set[str]] = {}
+    for f in files:
+        text = f.read_text()
+        for kind, patterns in USES.items():
+            for fq in (m.group(1) for pat in patterns for m in re.finditer(pat, text, re.M)):
+                uses.setdefault((kind, fq), set()).add(str(f.relative_to(ROOT)))
+    return uses
+
+
+def manifest_dependencies(tarball: Path) -> dict[str, str]:
+    import tarfile
+    with tarfile.open(tarball) as t:
+        return json.load(t.extractfile("MANIFEST.json"))["collection_info"]["dependencies"] or {}
+
+
+def check_dependencies(declared: dict[str, str], env: dict, cwd: Path) -> None:
+    """Every FQCN the shipped content uses is ansible.builtin, raftops.etcd or
+    a declared dependency; every declared dependency is used; every used name
+    exists (ansible-doc lists it, run against the installed tarball)."""
+    uses = used_fqcns()
+    allowed = OWN | set(declared)
+    problems = [f"undeclared collection: {fq} ({kind} in {', '.join(sorted(files))})"
+                for (kind, fq), files in sorted(uses.items()) if collection(fq) not in allowed]
+    used = {collection(fq) for _kind, fq in uses}
+    problems += [f"declared dependency not used (stale): {c}" for c in sorted(set(declared) - used)]
+    for kind, coll in sorted({(kind, collection(fq)) for kind, fq in uses}):
+        if coll not in allowed:
+            continue  # reported above
+        res = subprocess.run([str(BIN / "ansible-doc"), "-t", kind, "-l", coll, "-j"], cwd=cwd, env=env,
+                             capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            problems.append(f"ansible-doc -t {kind} -l {coll} failed: {res.stderr.strip()[-300:]}")
+            continue
+        known = json.loads(res.stdout)
+        problems += [f"no such {kind}: {fq} (in {', '.join(sorted(files))})"
+                     for (k, fq), files in sorted(uses.items())
+                     if k == kind and collection(fq) == coll and fq not in known]
+    if problems:
+        raise SystemExit("collection dependencies do not match the content:\n  " + "\n  ".join(problems))
+    print(f"{len(uses)} plugin names resolve; declared dependencies {declared or '{}'} are all used "
+          "and nothing else is needed")
+
+
+def collection(fqcn: str) -> str:
+    return fqcn.rsplit(".", 1)[0]
+
+
+EE_FILES = ["execution-environment.yml", "requirements.yml", "requirements.txt", "bindep.txt"]
+
+
+def execution_environment() -> None:
+    """ansible-builder writes the EE build context (Containerfile, requirements,
+    the collection tarball); requirements.yml names galaxy.yml's dependencies.
+    Building the image (`ansible-builder build`) is not run here: it pulls the
+    base image from a container registry and collections from Galaxy, neither
+    of which this machine can reach."""
+    with tempfile.TemporaryDirectory(prefix="raftops-ee-") as tmp:
+        stage = Path(tmp)
+        for name in EE_FILES:
+            shutil.copy2(ROOT / name, stage / name)
+        # The EE file takes the tarball from beside itself (additional_build_files).
+        sh([BIN / "ansible-galaxy", "collection", "build", "--output-path", stage])
+        tarball = next(stage.glob("raftops-etcd-*.tar.gz"))
+        declared = manifest_dependencies(tarball)
+        reqs = subprocess.run([str(BIN / "python"), "-c", "import json, sys, yaml; "
+                               "print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", stage / "requirements.yml"],
+                              capture_output=True, text=True, check=True)
+        listed = {c["name"]: c.get("version", "*") for c in json.loads(reqs.stdout).get("collections") or []}
+        if listed != declared:
+            raise SystemExit(f"requirements.yml lists {listed}, galaxy.yml dependencies are {declared}")
+        context = stage / "context"
+        sh([BIN / "ansible-builder", "create", "--file", stage / "execution-environment.yml",
+            "--context", context, "--output-filename", "Containerfile"], cwd=stage)
+        want = ["Containerfile", "_build/requirements.yml", "_build/requirements.txt", "_build/bindep.txt",
+                f"_build/collections/{tarball.name}"]
+        missing = [w for w in want if not (context / w).is_file()]
+        if missing:
+            raise SystemExit(f"ansible-builder create did not write {missing} in {context}")
+        print(f"EE build context written: {', '.join(want)}")
 
 
 def unit() -> None:
@@ -172,6 +287,7 @@ def scenario(name: str) -> None:
     mol = [BIN / "molecule"]
     env = dict(tool_env(), MOLECULE_EPHEMERAL_DIRECTORY=str(ephemeral(name)))
     t0 = time.time()
+    steps = ROOT / "molecule" / name / "day2_steps.py"
     try:
         for step in ("destroy", "syntax", "create", "prepare", "converge", "idempotence"):
             if step == "prepare" and not (ROOT / "molecule" / name / "prepare.yml").exists():
@@ -186,50 +302,105 @@ def scenario(name: str) -> None:
         if (ROOT / "molecule" / name / "side_effect.yml").exists():
             sh(mol + ["side-effect", "-s", name], env=env)
             sh(mol + ["verify", "-s", name], env=env)
-        steps = ROOT / "molecule" / name / "day2_steps.py"
         if steps.exists():
             # The day-2 playbooks as operators run them, with the writer.
             sh([BIN / "python", steps], env=env)
+    except BaseException:
+        # Molecule's own output is in this run's stdout; the day-2 driver
+        # (day2_steps.py) keeps its playbook logs in the ephemeral directory.
+        FAILED_SCENARIOS.append({
+            "scenario": name,
+            "ephemeral_dir": str(ephemeral(name)),
+            "day2_logs": str(ephemeral(name) / "day2") if steps.exists() else None,
+        })
+        raise
     finally:
         subprocess.run([str(BIN / "molecule"), "destroy", "-s", name], cwd=ROOT,
                        env=env, check=False)
         print(f"scenario {name}: {time.time() - t0:.0f}s", flush=True)
 
 
-def molecule(names: list[str]) -> None:
-    for name in names:
-        timed(f"molecule {name}", scenario, name)
+def plan(what: str, rest: list[str]) -> list[tuple[str, object, tuple]]:
+    """The steps `what` runs, in order: (name, function, arguments)."""
+    steps: list[tuple[str, object, tuple]] = [("set-up: virtualenv", setup_venv, ())]
+    if what in ("all", "quick", "molecule", "setup"):
+        steps.append(("set-up: docker engine, lab images, etcd mirror", setup_lab, ()))
+    if what in ("all", "quick", "lint"):
+        steps.append(("lint", lint, ()))
+    if what in ("all", "sanity"):
+        steps.append(("ansible-test sanity", sanity, ()))
+    if what in ("all", "quick", "unit"):
+        steps.append(("unit tests", unit, ()))
+    if what in ("all", "build"):
+        steps.append(("collection build and install", build, ()))
+        steps.append(("execution environment build context", execution_environment, ()))
+    names = {"all": SCENARIOS, "quick": QUICK_SCENARIOS, "molecule": rest or SCENARIOS}.get(what, [])
+    steps += [(f"molecule {name}", scenario, (name,)) for name in names]
+    return steps
+
+
+def interrupted(signum, _frame) -> None:
+    """SIGTERM takes Ctrl-C's path: the running scenario's `finally` destroys it."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def report(what: str, steps: list, total: float) -> tuple[int, int]:
+    """Print the table and write it as JSON; returns (passed, failed)."""
+    # Steps run in plan order and the first failure stops the run.
+    rows = RESULTS + [(name, None, "not run") for name, _f, _a in steps[len(RESULTS):]]
+    width = max(len(name) for name, _t, _r in rows)
+    print("\n=== summary")
+    print(f"{'step':<{width}}  {'time':>7}  result")
+    for name, took, result in rows:
+        print(f"{name:<{width}}  {'-' if took is None else f'{took:.0f}s':>7}  {result}")
+    print(f"{'total':<{width}}  {total:6.0f}s")
+    passed = sum(r == "passed" for _n, _t, r in rows)
+    failed = sum(r == "failed" for _n, _t, r in rows)
+    data = {
+        "command": what,
+        "steps": [{"step": n, "seconds": None if t is None else round(t, 1), "result": r} for n, t, r in rows],
+        "total": round(total, 1),
+        "passed": passed,
+        "failed": failed,
+        "not_run": len(rows) - passed - failed,
+        "failed_scenarios": FAILED_SCENARIOS,
+    }
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    tmp = REPORT.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(REPORT)
+    print(f"report: {REPORT}")
+    return passed, failed
 
 
 def main(argv: list[str]) -> int:
     what = argv[0] if argv else "all"
-    rest = argv[1:]
+    if what not in ("all", "quick", "lint", "sanity", "unit", "build", "molecule", "setup"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    steps = plan(what, argv[1:])
+    signal.signal(signal.SIGTERM, interrupted)
     t0 = time.time()
+    code = 0
     try:
-        timed("set-up: virtualenv", setup_venv)
-        if what in ("all", "quick", "molecule", "setup"):
-            timed("set-up: docker engine, lab images, etcd mirror", setup_lab)
-        if what in ("all", "quick", "lint"):
-            timed("lint", lint)
-        if what in ("all", "sanity"):
-            timed("ansible-test sanity", sanity)
-        if what in ("all", "quick", "unit"):
-            timed("unit tests", unit)
-        if what in ("all", "build"):
-            timed("collection build and install", build)
-        if what == "all":
-            molecule(SCENARIOS)
-        elif what == "quick":
-            molecule(QUICK_SCENARIOS)
-        elif what == "molecule":
-            molecule(rest or SCENARIOS)
+        for name, func, args in steps:
+            timed(name, func, *args)
+    except KeyboardInterrupt as exc:
+        print(f"\nINTERRUPTED ({exc or 'Ctrl-C'})", file=sys.stderr, flush=True)
+        code = 130
+    except SystemExit as exc:
+        print(exc.code if isinstance(exc.code, str) else f"exit {exc.code}", file=sys.stderr, flush=True)
+        code = 1
+    except Exception:  # a bug in this script: still report
+        traceback.print_exc()
+        code = 1
     finally:
-        print("\n=== wall times")
-        for name, took in TIMES:
-            print(f"{took:7.0f}s  {name}")
-        print(f"{time.time() - t0:7.0f}s  total")
-    print("\nALL PASSED")
-    return 0
+        sys.stderr.flush()
+        passed, failed = report(what, steps, time.time() - t0)
+        if code == 0 and failed == 0:
+            print("\nALL PASSED")
+        print(f"{passed} passed, {failed} failed", flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -97,8 +97,22 @@ class Lab:
             return {h: c for h, (c, _u, _f) in recap.items()}
         if proc.returncode != 0 or any(f for _c, _u, f in recap.values()):
             print(out[-12000:])
+            self.journals()
             raise StepFailed(f"{name} failed (rc={proc.returncode})")
         return {h: c for h, (c, _u, _f) in recap.items()}
+
+    def journals(self) -> None:
+        """Before the scenario is destroyed: every etcd host's journal of the
+        etcd unit into the work directory, its last errors printed."""
+        for host in sorted(h for h in self.ips if "-etcd-" in h):
+            text = self.sh(host, "journalctl -u etcd --no-pager -o cat -n 400 2>&1", check=False)
+            path = self.work / f"journal-{host}.log"
+            path.write_text(text)
+            bad = [line for line in text.splitlines()
+                   if re.search(r'"level":"(error|fatal|panic)"|Failed|exited', line)]
+            print(f"--- {host}: etcd journal in {path}; last errors:", flush=True)
+            for line in bad[-8:]:
+                print("    " + line[:400], flush=True)
 
     def idempotent(self, name: str, extra: dict | None = None) -> None:
         changed = self.playbook(name, extra)
