@@ -8,7 +8,8 @@ know it only warns about ("unrecognized environment variable",
 pkg/flags/flag.go verifyEnv) and starts without it. A misspelt, renamed or
 removed flag in etcd.conf is therefore a silent misconfiguration, which
 etcd_flag_problems refuses before anything changes. etcd_upgrade_problems
-holds the upgrade path rules of etcd's upgrade guides.
+holds the upgrade path rules of etcd's upgrade guides, etcd_downgrade_problems
+those of its downgrade guides (one minor down, from 3.6 on).
 
 The data are per minor version. tests/unit/plugins/filter/test_versions.py
 checks them against the --help of real etcd binaries
@@ -185,8 +186,10 @@ _BOOTSTRAP = re.compile(r"^(initial-cluster|discovery)")
 # (etcd.io/docs/v3.5/upgrades/upgrade_3_5) names none for 3.4.
 MIN_UPGRADE_FROM = {"3.6": "3.5.32", "3.7": "3.6.11"}
 
-# etcd's downgrade (etcdctl downgrade enable) exists from 3.6 on, one minor down.
+# etcd's downgrade (etcdctl downgrade enable) exists from 3.6 on, one minor
+# down: nothing goes below 3.5 (etcd.io docs downgrades/downgrade_3_6).
 _DOWNGRADE_FROM = "3.6"
+_DOWNGRADE_LOWEST = "3.5"
 
 _MINORS = sorted(ETCD_FLAGS, key=lambda m: tuple(int(p) for p in m.split(".")))
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
@@ -444,9 +447,60 @@ def etcd_upgrade_problems(running_versions, target):
     return []
 
 
+def etcd_downgrade_problems(running_versions, target, install_method="archive"):
+    """Problems of downgrading members that run <running_versions> to <target>.
+
+    etcd downgrades one minor at a time, from 3.6 on (etcdctl downgrade
+    enable). Refused: no versions read, a target that is no plain X.Y.Z, a
+    target below 3.5, a patch-level change (the upgrade playbook does those),
+    a target not below the cluster's minor, more than one minor down, members
+    below the target's minor, an install method other than archive (the older
+    release goes next to the running one). A cluster in the middle of a
+    downgrade (members on the target's minor and one above) may continue.
+    [] if it may go ahead, and [] if every member runs the target already.
+    """
+    running = [str(v) for v in (running_versions or [])]
+    if not running:
+        return ["cannot read the versions the members run"]
+    if not re.match(r"^[0-9]+\.[0-9]+\.[0-9]+$", str(target)):
+        return ["etcd_version=%s is not a version like 3.6.16" % target]
+    minor = _minor_of(target)
+    want = _minor_key(minor)
+    if want < _minor_key(_DOWNGRADE_LOWEST):
+        return ["etcd cannot downgrade to %s: its downgrade support (etcdctl downgrade) begins with %s to %s and "
+                "nothing goes below %s. Only a snapshot taken while the cluster ran %s brings it back "
+                "(raftops.etcd.restore)" % (minor, _DOWNGRADE_FROM, _DOWNGRADE_LOWEST, _DOWNGRADE_LOWEST, minor)]
+    if set(running) == {str(target)}:
+        return []
+    parsed = [_version(v) for v in running]
+    if None in parsed:
+        return ["members report versions that are no etcd release (%s); check etcdctl endpoint status --cluster"
+                % ", ".join(sorted(set(running)))]
+    members = ", ".join(sorted(set(running), key=_version))
+    top, bottom = max(p[:2] for p in parsed), min(p[:2] for p in parsed)
+    one_below = (top[0], top[1] - 1)
+    if want == top == bottom:
+        return ["members run %s: etcd_version=%s is a patch-level change within %s, which needs no downgrade "
+                "procedure. Use raftops.etcd.upgrade (with etcd_force=true for a lower patch)"
+                % (members, target, minor)]
+    if want >= top:
+        return ["members run %s: etcd_version=%s is not a downgrade. Use raftops.etcd.upgrade" % (members, target)]
+    if want < one_below:
+        return ["members run %s: etcd cannot downgrade more than one minor at a time (%d.%d to %s). Downgrade to "
+                "the latest %d.%d.x first, then again from there" % ((members,) + top + (minor,) + one_below)]
+    if bottom < want:
+        return ["members run %s, some below %s: that is no downgrade to %s. Bring every member to %d.%d first "
+                "(raftops.etcd.upgrade)" % ((members, minor, target) + top)]
+    if str(install_method) != "archive":
+        return ["etcd_install_method=%s: a downgrade installs the older release next to the running one, which "
+                "only etcd_install_method=archive does" % install_method]
+    return []
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "etcd_downgrade_problems": etcd_downgrade_problems,
             "etcd_flag_problems": etcd_flag_problems,
             "etcd_upgrade_problems": etcd_upgrade_problems,
         }

@@ -309,12 +309,144 @@ def test_minimum_patch_boundary():
         assert "too old" in v.etcd_upgrade_problems(["%d.%d.%d" % (major, m, patch - 1)], target)[0]
 
 
+# --- etcd_downgrade_problems --------------------------------------------------
+
+@pytest.mark.parametrize("running,target,method", [
+    (["3.7.3"] * 3, "3.6.16", "archive"),
+    (["3.7.3"] * 3, "3.6.0", "archive"),
+    # 3.6 -> 3.5 is the first downgrade etcd can do; 3.5.0 is the lowest target.
+    (["3.6.16"] * 3, "3.5.35", "archive"),
+    (["3.6.16"] * 3, "3.5.0", "archive"),
+    # In the middle of a downgrade (a run stopped half-way resumes).
+    (["3.6.16", "3.7.3", "3.7.3"], "3.6.16", "archive"),
+    (["3.7.3", "3.6.16"], "3.6.10", "archive"),
+    # Nothing to do, whatever the install method.
+    (["3.6.16"] * 3, "3.6.16", "archive"),
+    (["3.6.16"] * 3, "3.6.16", "package"),
+    (["3.5.35"], "3.5.35", "package"),
+])
+def test_downgrade_paths_that_may_go_ahead(running, target, method):
+    assert v.etcd_downgrade_problems(running, target, method) == []
+
+
+def test_downgrade_install_method_defaults_to_archive():
+    assert v.etcd_downgrade_problems(("3.7.3", "3.7.3"), "3.6.16") == []
+
+
+@pytest.mark.parametrize("running,target,method,expected", [
+    # The exact wording of the playbook's refusals (the upgrade scenario greps "one minor").
+    ([], "3.6.16", "archive", "cannot read the versions the members run"),
+    (None, "3.6.16", "package", "cannot read the versions the members run"),
+    (["3.7.3"] * 3, "latest", "archive", "etcd_version=latest is not a version like 3.6.16"),
+    ([], "latest", "archive", "cannot read the versions the members run"),
+    (["3.7.3"] * 3, "3.4.23", "archive",
+     "etcd cannot downgrade to 3.4: its downgrade support (etcdctl downgrade) begins with 3.6 to 3.5 and "
+     "nothing goes below 3.5. Only a snapshot taken while the cluster ran 3.4 brings it back (raftops.etcd.restore)"),
+    (["3.7.3", "3.7.1", "3.7.3"], "3.7.2", "archive",
+     "members run 3.7.1, 3.7.3: etcd_version=3.7.2 is a patch-level change within 3.7, which needs no downgrade "
+     "procedure. Use raftops.etcd.upgrade (with etcd_force=true for a lower patch)"),
+    (["3.6.16"] * 3, "3.7.3", "archive",
+     "members run 3.6.16: etcd_version=3.7.3 is not a downgrade. Use raftops.etcd.upgrade"),
+    (["3.7.3"] * 3, "3.5.35", "archive",
+     "members run 3.7.3: etcd cannot downgrade more than one minor at a time (3.7 to 3.5). "
+     "Downgrade to the latest 3.6.x first, then again from there"),
+    (["3.7.3", "3.5.35"], "3.6.16", "archive",
+     "members run 3.5.35, 3.7.3, some below 3.6: that is no downgrade to 3.6.16. "
+     "Bring every member to 3.7 first (raftops.etcd.upgrade)"),
+    (["3.7.3"] * 3, "3.6.16", "package",
+     "etcd_install_method=package: a downgrade installs the older release next to the running one, "
+     "which only etcd_install_method=archive does"),
+    (["3.7.3", "unknown"], "3.6.16", "archive",
+     "members report versions that are no etcd release (3.7.3, unknown); check etcdctl endpoint status --cluster"),
+])
+def test_downgrade_refusals_are_the_playbooks(running, target, method, expected):
+    assert v.etcd_downgrade_problems(running, target, method) == [expected]
+
+
+@pytest.mark.parametrize("running,target,expected", [
+    # Only a plain X.Y.Z, as etcd_version is written.
+    (["3.7.3"], "v3.6.16", "is not a version like 3.6.16"),
+    (["3.7.3"], "3.6", "is not a version like 3.6.16"),
+    (["3.7.3"], "3.6.16-rc.0", "is not a version like 3.6.16"),
+    (["3.7.3"], "", "is not a version like 3.6.16"),
+    # Below 3.5 even where every member runs it: etcd has no downgrade there.
+    (["3.5.35"] * 3, "3.4.23", "etcd cannot downgrade to 3.4"),
+    (["3.4.23"] * 3, "3.4.23", "etcd cannot downgrade to 3.4"),
+    (["3.4.23"] * 3, "2.3.8", "etcd cannot downgrade to 2.3"),
+    # A patch-level change within one minor, up or down.
+    (["3.7.3"] * 3, "3.7.1", "is a patch-level change within 3.7"),
+    (["3.7.3"] * 3, "3.7.4", "is a patch-level change within 3.7"),
+    (["3.6.16", "3.6.16"], "3.6.15", "is a patch-level change within 3.6"),
+    # Not below the highest minor: a cluster mid-upgrade is no downgrade.
+    (["3.5.35", "3.6.16"], "3.6.16", "members run 3.5.35, 3.6.16: etcd_version=3.6.16 is not a downgrade"),
+    (["3.5.35", "3.6.16"], "3.6.10", "is not a downgrade"),
+    (["3.7.3"] * 3, "3.8.0", "is not a downgrade"),
+    (["3.6.16"], "4.0.0", "is not a downgrade"),
+    # More than one minor down, also from a cluster mid-downgrade.
+    (["3.7.3", "3.6.16"], "3.5.35", "(3.7 to 3.5). Downgrade to the latest 3.6.x first"),
+    (["3.7.3"], "3.5.0", "more than one minor at a time"),
+    # Some members below the target minor.
+    (["3.5.35", "3.6.16", "3.7.3"], "3.6.16", "members run 3.5.35, 3.6.16, 3.7.3, some below 3.6"),
+    # Any install method but archive, checked last.
+    (["3.7.3", "3.6.16"], "3.6.16", "etcd_install_method=package: a downgrade installs"),
+])
+def test_downgrade_refusals(running, target, expected):
+    found = v.etcd_downgrade_problems(running, target, "package")
+    assert len(found) == 1, found
+    assert expected in found[0], found[0]
+
+
+def test_only_archive_installs_downgrade():
+    for method in ("package", "Archive", "", None):
+        found = v.etcd_downgrade_problems(["3.7.3"] * 3, "3.6.16", method)
+        assert len(found) == 1 and found[0].startswith("etcd_install_method=%s:" % method), found
+    assert v.etcd_downgrade_problems(["3.7.3"] * 3, "3.6.16", "archive") == []
+
+
+def test_downgrade_names_members_once_in_version_order():
+    found = v.etcd_downgrade_problems(["3.7.10", "3.7.3", "3.7.10", "3.7.9"], "3.7.1")
+    assert found[0].startswith("members run 3.7.3, 3.7.9, 3.7.10: "), found
+
+
+def test_filters_are_registered():
+    assert v.FilterModule().filters() == {
+        "etcd_downgrade_problems": v.etcd_downgrade_problems,
+        "etcd_flag_problems": v.etcd_flag_problems,
+        "etcd_upgrade_problems": v.etcd_upgrade_problems,
+    }
+
+
+def test_downgrade_lowest_minor_boundary():
+    assert v.etcd_downgrade_problems(["3.6.0"], "3.5.0") == []
+    assert "etcd cannot downgrade to 3.4" in v.etcd_downgrade_problems(["3.5.0"], "3.4.99")[0]
+
+
+@pytest.mark.parametrize("running,target", [
+    (["3.7.3"] * 3, "3.6.16"),
+    (["3.6.16"] * 3, "3.5.35"),
+    (["3.7.3"] * 3, "3.5.35"),
+    (["3.6.16"] * 3, "3.4.23"),
+    (["3.5.35"] * 3, "3.4.23"),
+])
+def test_upgrade_and_downgrade_agree(running, target):
+    """Where the upgrade check sends to the downgrade playbook, that playbook
+    goes ahead; where the upgrade check says etcd cannot, it refuses too."""
+    up = v.etcd_upgrade_problems(running, target)
+    down = v.etcd_downgrade_problems(running, target)
+    assert len(up) == 1 and "is a downgrade" in up[0], up
+    if "raftops.etcd.downgrade -e etcd_version=%s" % target in up[0]:
+        assert down == [], down
+    else:
+        assert len(down) == 1, down
+
+
 # --- the role uses the filters ------------------------------------------------
 
 @pytest.mark.parametrize("path,filter_name", [
     ("roles/etcd/tasks/preflight.yml", "raftops.etcd.etcd_flag_problems"),
     ("roles/etcd/tasks/upgrade_check.yml", "raftops.etcd.etcd_flag_problems"),
     ("roles/etcd/tasks/upgrade_check.yml", "raftops.etcd.etcd_upgrade_problems"),
+    ("playbooks/downgrade.yml", "raftops.etcd.etcd_downgrade_problems"),
 ])
 def test_role_checks_use_the_filters(path, filter_name):
     from conftest import ROOT
