@@ -142,7 +142,7 @@ class Lab:
                   # etcd itself writes below its data directory: names only.
                   "ls -d /var/lib/etcd*; "
                   "if [ -e /etc/profile.d/etcdctl.sh ] && systemctl -q is-active etcd; then "
-                  ". /etc/profile.d/etcdctl.sh; etcdctl member list -w simple 2>&1 | sort; fi")
+                  ". /etc/profile.d/etcdctl.sh; etcdctl member list -w simple | sort; fi")
         return {h: self.sh(h, script, check=False) for h in hosts}
 
     def sh(self, host: str, script: str, check: bool = True) -> str:
