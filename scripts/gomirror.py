@@ -49,6 +49,10 @@ RELEASE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 # dependencies nor relied upon, and a warm rebuild is still fast.
 GO_CACHE = CACHE / "go"
 BINARIES = ("etcd", "etcdctl", "etcdutl")
+# Older patches built as well: upgrade sources operators still run, one each
+# below the patch etcd's next-minor upgrade guide requires, so the lab refuses
+# them for real (3.7 needs 3.6.11: etcd.io/docs/v3.7/upgrades/upgrade_3_7).
+OLD_PATCHES = ("3.6.10",)
 VERSION_CHECK = {"etcd": (["--version"], "etcd Version: {}"),
                  "etcdctl": (["version"], "etcdctl version: {}"),
                  "etcdutl": (["version"], "etcdutl version: {}")}
@@ -253,7 +257,7 @@ def _read_index() -> dict:
 
 
 def build_go_mirror_timed() -> list[tuple[str, float]]:
-    """Build every newest patch not already covered by Debian; (version, seconds) each.
+    """Build every newest patch not already covered by Debian, and OLD_PATCHES; (version, seconds) each.
 
     The go-<minor> keys are merged into MIRROR_DIR/versions.json (lab.py's Debian keys stay).
     """
@@ -268,6 +272,10 @@ def build_go_mirror_timed() -> list[tuple[str, float]]:
             continue
         t0 = time.time()
         index[f"go-{minor}"] = build_go_version(ver)
+        done.append((ver, time.time() - t0))
+    for ver in OLD_PATCHES:
+        t0 = time.time()
+        index[f"go-old-{minor_of(ver)}"] = build_go_version(ver)
         done.append((ver, time.time() - t0))
     (MIRROR_DIR / "versions.json").write_text(json.dumps(index, indent=2) + "\n")
     return done

@@ -1,11 +1,15 @@
 """The path an operator of an old cluster walks, with the writer running:
-3.4.23 -> 3.5.16 -> 3.5.30 -> 3.5.35 -> 3.6.16 -> 3.7.3 (Debian's builds, then
-etcd's own Go modules), then the documented one-minor downgrade 3.7 -> 3.6.
-The refusals on the way (a downgrade through upgrade, a skipped minor, a 3.5
-patch too old for 3.6, a downgrade etcd cannot do) change nothing."""
+3.4.23 -> 3.5.16 -> 3.5.30 -> 3.5.35 -> 3.6.10 -> 3.6.16 -> 3.7.3 (Debian's
+builds, then etcd's own Go modules), then the documented one-minor downgrade
+3.7 -> 3.6. The refusals on the way (a downgrade through upgrade, a skipped
+minor, a 3.5 patch too old for 3.6, a 3.6 patch too old for 3.7, a downgrade
+etcd cannot do) change nothing. On 3.4 every member answers GET /health with a
+v2 request through raft, as monitoring does: the upgrade into 3.6 finds them in
+every WAL and clears them (etcd 3.6 panics replaying them) before 3.6 starts."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -20,10 +24,12 @@ def versions(lab: Lab) -> set[str]:
     return {lab.etcdctl(h, "endpoint status")[0]["Status"]["version"] for h in H}
 
 
-def upgrade_to(lab: Lab, version: str) -> None:
+def upgrade_to(lab: Lab, version: str, then=None) -> None:
     lab.predicts("upgrade", {"etcd_version": version}, H, H)
     with lab.writer(f"upgrade_{version}", H):
         lab.playbook("upgrade", {"etcd_version": version})
+    if then:
+        then(lab.last_output)
     expect(versions(lab) == {version}, f"versions after the upgrade to {version}: {versions(lab)}")
     for h in H:
         expect(f"v{version}" in lab.sh(h, "readlink /usr/local/bin/etcd"), f"{h} does not link etcd {version}")
@@ -46,6 +52,22 @@ def refused(lab: Lab, playbook: str, version: str, why: str) -> None:
 def refusals(lab: Lab) -> None:
     refused(lab, "upgrade", "3.4.23", "is a downgrade")
     refused(lab, "upgrade", "3.7.3", "skips a minor version")
+
+
+def v2_wal(lab: Lab, host: str) -> str:
+    """etcdutl check v2store on a copy of the member's snap and WAL files (not the live dir)."""
+    return lab.sh(host, "d=$(mktemp -d); mkdir -p $d/member/snap $d/member/wal;"
+                        " cp /var/lib/etcd/member/snap/*.snap $d/member/snap/ 2>/dev/null;"
+                        " cp /var/lib/etcd/member/wal/*.wal $d/member/wal/;"
+                        " /usr/local/bin/etcdutl check v2store --data-dir $d 2>&1; rm -rf $d", check=False)
+
+
+def v2_requests(lab: Lab) -> None:
+    """What monitoring does to etcd 3.4: GET /health, each a v2 QGET through raft into every WAL."""
+    tls = "--cacert /etc/etcd/pki/ca.crt --cert /etc/etcd/pki/admin.crt --key /etc/etcd/pki/admin.key"
+    for h in H:
+        out = lab.sh(h, f"curl -sS {tls} https://{h}:2379/health")
+        expect('"health":"true"' in out.replace(" ", ""), f"GET /health on {h}: {out}")
 
 
 def refuse_old_patch(lab: Lab) -> None:
@@ -79,6 +101,27 @@ def upgrade_3_5_35(lab: Lab) -> None:
 
 
 def upgrade_3_6(lab: Lab) -> None:
+    for h in H:
+        found = v2_wal(lab, h)
+        expect("detected custom v2 content in WAL records" in found, f"no v2 request in the WAL of {h}: {found}")
+
+    def cleared(out: str) -> None:
+        forced = re.findall(r"Start etcd once with --snapshot-count=1, \S+\]\s*\nchanged: \[(\S+)\]", out)
+        expect(sorted(forced) == H, f"v2 snapshots forced on {forced}, expected on every member")
+        for h in H:
+            clean = v2_wal(lab, h)
+            expect("No custom content found in both v2store and WAL records" in clean, f"{h} after 3.6: {clean}")
+            expect("raftops-v2-snapshot" not in lab.sh(h, "ls /run/systemd/system/etcd.service.d/ 2>/dev/null || true"),
+                   f"the v2 snapshot override is left on {h}")
+    upgrade_to(lab, "3.6.10", then=cleared)
+
+
+def refuse_old_3_6(lab: Lab) -> None:
+    # etcd's 3.7 upgrade guide: 3.6.11 or later before 3.7.
+    refused(lab, "upgrade", "3.7.3", "too old")
+
+
+def upgrade_3_6_16(lab: Lab) -> None:
     upgrade_to(lab, "3.6.16")
 
 
@@ -87,7 +130,7 @@ def upgrade_3_7(lab: Lab) -> None:
 
 
 if __name__ == "__main__":
-    steps = [upgrade_3_5_16, refusals, upgrade_3_5_30, refuse_old_patch, upgrade_3_5_35, upgrade_3_6,
-             upgrade_3_7, downgrade_3_6]
+    steps = [v2_requests, upgrade_3_5_16, refusals, upgrade_3_5_30, refuse_old_patch, upgrade_3_5_35, upgrade_3_6,
+             refuse_old_3_6, upgrade_3_6_16, upgrade_3_7, downgrade_3_6]
     only = sys.argv[1:]
     sys.exit(Lab("upgrade").steps([s for s in steps if not only or s.__name__ in only]))

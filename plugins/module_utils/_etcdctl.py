@@ -64,6 +64,16 @@ ERROR_PATTERNS = [
              r'certificate signed by unknown authority|bad certificate)'),
     ('env_conflict', r'conflicting environment variable'),
 ]
+# `etcdutl check v2store` (etcdutl/etcdutl/check_command.go, 3.5.18+; WAL
+# records from 3.5.32): what it prints -> what it means. Order matters: the
+# "both" message also contains the words of the other two.
+V2STORE_RESULTS = [
+    ('both', r'custom v2 content in both v2store and WAL'),
+    ('store', r'detected custom content in v2store'),
+    ('wal', r'detected custom v2 content in WAL'),
+    ('clean', r'No custom content found'),
+    ('unsupported', r'unknown command "check"|unknown command "v2store"'),
+]
 RETRYABLE = frozenset(['not_leader', 'timeout', 'unhealthy'])
 # etcdserverpb.AlarmType
 ALARM_NAMES = {0: 'NONE', 1: 'NOSPACE', 2: 'CORRUPT'}
@@ -503,6 +513,23 @@ class EtcdCtl(object):
         return dict(hash=data.get('hash'), revision=data.get('revision'),
                     total_keys=data.get('totalKey'), total_size=data.get('totalSize'),
                     version=data.get('version'))
+
+    def check_v2store(self, data_dir):
+        """`etcdutl check v2store` on a data directory etcd does not use.
+
+        Returns one of V2STORE_RESULTS' keys. etcdutl before 3.5.18 has no
+        such command ('unsupported'); before 3.5.32 it reads the v2 snapshot
+        only, not the WAL records after it.
+        """
+        tool = self.etcdutl
+        if not tool:
+            return 'unsupported', 'no etcdutl (etcd 3.4)'
+        rc, out, err = self.module.run_command([tool, 'check', 'v2store', '--data-dir', data_dir], check_rc=False)
+        text = clean_message('%s\n%s' % (out or '', err or ''))
+        for kind, pattern in V2STORE_RESULTS:
+            if re.search(pattern, text):
+                return kind, text
+        raise EtcdError('check v2store', rc, out, err)
 
     def snapshot_restore(self, path, data_dir, name, peer_urls, initial_cluster_, token,
                          bump_revision=None, mark_compacted=False):

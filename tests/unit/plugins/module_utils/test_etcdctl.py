@@ -308,3 +308,31 @@ def test_versions_and_durations():
     assert u.minor_of("3.6.16") == (3, 6) and u.minor_of("3.6") == (3, 6)
     assert u.minor_of("v3.6.0-alpha.0") == (3, 6) and u.minor_of("3") is None and u.minor_of(None) is None
     assert u.seconds("5s") == 5 and u.seconds("1m") == 60 and u.seconds("500ms") == 0.5 and u.seconds("x") == 15
+
+
+# What `etcdutl check v2store` printed (stdout, stderr, rc) on a data dir of
+# etcd 3.4.23 that answered three `GET /health` (v2 QGETs through raft) and
+# on the same data after one start of 3.5.35 with --snapshot-count=1.
+V2STORE_OUTPUTS = [
+    ("3.5.35 dirty", (1, "", "Error: detected custom v2 content in WAL records\n"), "wal"),
+    ("3.5.35 after a snapshot", (0, "No custom content found in both v2store and WAL records.\n", ""), "clean"),
+    # 3.5.30 reads the v2 snapshot only: the same dirty data looks clean.
+    ("3.5.30 dirty", (0, "No custom content found in v2store.\n", ""), "clean"),
+    ("3.5.16", (1, "", 'Error: unknown command "check" for "etcdutl"\nRun \'etcdutl --help\' for usage.\n'),
+     "unsupported"),
+    ("both", (1, "", "Error: detected custom v2 content in both v2store and WAL records\n"), "both"),
+    ("store", (1, "", "Error: detected custom content in v2store\n"), "store"),
+]
+
+
+@pytest.mark.parametrize("name,answer,kind", V2STORE_OUTPUTS, ids=[o[0] for o in V2STORE_OUTPUTS])
+def test_check_v2store_classified(name, answer, kind):
+    mod = FakeModule([(0, "etcdctl version: 3.5.35\nAPI version: 3.5\n", ""), answer])
+    assert u.EtcdCtl(mod).check_v2store("/var/lib/etcd/.x")[0] == kind
+    assert mod.calls[-1][0] == ["/usr/local/bin/etcdutl", "check", "v2store", "--data-dir", "/var/lib/etcd/.x"]
+
+
+def test_check_v2store_unknown_output_fails():
+    mod = FakeModule([(0, "etcdctl version: 3.5.35\n", ""), (2, "", "Error: open /x: permission denied\n")])
+    with pytest.raises(u.EtcdError):
+        u.EtcdCtl(mod).check_v2store("/x")
