@@ -106,7 +106,7 @@ def upgrade_3_6(lab: Lab) -> None:
         expect("detected custom v2 content in WAL records" in found, f"no v2 request in the WAL of {h}: {found}")
 
     def cleared(out: str) -> None:
-        forced = re.findall(r"Start etcd once with --snapshot-count=1, \S+\]\s*\nchanged: \[(\S+)\]", out)
+        forced = re.findall(r"Start etcd once with --snapshot-count=1, \S+\][^\n]*\n(?:[^\n]*\n)?changed: \[(\S+)\]", out)
         expect(sorted(forced) == H, f"v2 snapshots forced on {forced}, expected on every member")
         for h in H:
             clean = v2_wal(lab, h)

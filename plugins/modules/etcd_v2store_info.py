@@ -13,7 +13,7 @@ short_description: Check a member's data for v2 content that etcd 3.6 refuses
 version_added: 0.2.0
 description:
   - Runs C(etcdutl check v2store) on a member's data, the check etcd's 3.6 upgrade guide asks
-    for on every member before the first one runs 3.6. etcd 3.6 no longer has the v2 API: it
+    for on every member before the first one runs 3.6. etcd 3.6 no longer has the v2 API, so it
     refuses to start on a v2 store with content other than the membership, and panics
     (C(detected disallowed v2 WAL)) when it replays a v2 request other than a member's
     attributes from the WAL records after the newest v2 snapshot (for example the v2 C(QGET)
