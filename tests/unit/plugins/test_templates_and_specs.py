@@ -211,6 +211,35 @@ def test_booleans_are_read_through_the_bool_filter():
     assert not offenders, "\n".join(offenders)
 
 
+def checked_bools(role):
+    """The settings a role checks with raftops.etcd.bool_problems."""
+    names = set((yaml.safe_load((ROLES / role / "vars" / "main.yml").read_text()) or {})
+                .get(f"__{role}_bool_settings", [])) if (ROLES / role / "vars" / "main.yml").exists() else set()
+    for path in (ROLES / role / "tasks").glob("*.yml"):
+        for line in path.read_text().splitlines():
+            if "raftops.etcd.bool_problems" in line:
+                names |= set(re.findall(r"'(\w+)':", line))
+    return names
+
+
+@pytest.mark.parametrize("role", sorted(set(bool_settings().values())))
+def test_every_boolean_setting_is_checked(role):
+    """A value the bool filter cannot read (etcd_force=maybe) is refused by name."""
+    declared = {n for n, r in bool_settings().items() if r == role}
+    assert checked_bools(role) == declared
+
+
+def test_boolean_check_runs_first():
+    """Before anything changes: first in preflight (site) and check (day-2
+    entry) of the etcd role, first task of the other roles."""
+    for name in ("preflight", "check"):
+        first = yaml.safe_load((ROLES / "etcd" / "tasks" / f"{name}.yml").read_text())[0]
+        assert first.get("ansible.builtin.import_tasks") == "booleans.yml", name
+    for role in sorted(set(bool_settings().values()) - {"etcd"}):
+        first = yaml.safe_load((ROLES / role / "tasks" / "main.yml").read_text())[0]
+        assert "raftops.etcd.bool_problems" in str(first.get("vars")), role
+
+
 def test_etcd_entry_points_take_every_boolean():
     """Role argument validation (type: bool) refuses etcd_force=maybe at every
     entry point a playbook includes."""
