@@ -50,6 +50,14 @@ CASES = [
      r"etcd_extra_flags must not carry bootstrap settings"),
     ("plaintext", ["-e", json.dumps({"etcd_tls": False})],
      r"etcd_tls=false .* set etcd_allow_plaintext=true"),
+    # -e passes strings: "false" is read as false, not as a truthy string.
+    ("plaintext_string", ["-e", "etcd_tls=false"],
+     r"etcd_tls=false .* set etcd_allow_plaintext=true"),
+    # Role argument validation takes "y" for true, the bool filter for false.
+    ("bool_typo", ["-e", "etcd_tls=y"],
+     r"etcd_tls='y' is not a boolean: use true/false, yes/no, on/off or 1/0"),
+    ("bool_invalid", ["-e", "etcd_force=maybe"],
+     r"argument 'etcd_force' .* 'maybe' is not a valid boolean"),
     ("single_member", ["-e", "etcd_cluster_group=solo"],
      r"1-member cluster has no fault tolerance: .* etcd_allow_single_member=true"),
     ("limit", ["--limit", "raftops-default-etcd-1"],

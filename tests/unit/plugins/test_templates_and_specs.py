@@ -4,6 +4,7 @@ import re
 import jinja2
 import pytest
 import yaml
+from ansible.plugins.filter.core import to_bool
 
 from conftest import ROOT, etcd_reads
 
@@ -19,6 +20,7 @@ def render(version, **overrides):
     defaults = yaml.safe_load((ROLES / "etcd" / "defaults" / "main.yml").read_text())
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=False, undefined=jinja2.StrictUndefined)
     env.filters["comment"] = lambda s: "# " + s
+    env.filters["bool"] = to_bool
     tmpl = env.from_string((ROLES / "etcd" / "templates" / "etcd.conf.j2").read_text())
     ctx = dict(defaults, etcd_version=version, __etcd_minor=".".join(version.split(".")[:2]),
                ansible_managed="managed", etcd_name="m1", __etcd_scheme="https",
@@ -69,6 +71,12 @@ def test_exactly_one_bootstrap_source(version, boot):
         assert 'ETCD_DISCOVERY_FALLBACK="exit"' in text
 
 
+@pytest.mark.parametrize("tls,scheme", [("true", True), ("yes", True), ("false", False), ("0", False)])
+def test_boolean_from_the_command_line(tls, scheme):
+    """-e etcd_tls=false arrives as the string 'false', which is truthy."""
+    assert ("ETCD_CERT_FILE" in render("3.6.16", etcd_tls=tls)) is scheme
+
+
 def test_version_specific_lines():
     assert "ETCD_LOGGER" in render("3.4.23")
     assert "ETCD_LOGGER" not in render("3.5.30")
@@ -117,3 +125,126 @@ def test_host_selection_keeps_order():
             if re.search(r"\|\s*(intersect|difference|symmetric_difference)\b", line):
                 offenders.append(f"{path.relative_to(ROOT)}:{n}")
     assert not offenders, offenders
+
+
+# Where a role or playbook reads a variable as a Jinja expression: the whole
+# value of these keys, and {{ }} / {% %} blocks in any other string.
+CONDITIONALS = {"when", "that", "until", "changed_when", "failed_when"}
+JINJA = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
+LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads Ansible's tags (!unsafe, !vault) as plain values."""
+
+
+_Loader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node)
+                              if isinstance(node, yaml.ScalarNode) else None)
+
+
+def bool_settings():
+    """{name: role} of every boolean setting (type: bool in a role's argument specs)."""
+    found = {}
+    for role in sorted(p.name for p in ROLES.iterdir()):
+        specs = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        for name, spec in specs["main"]["options"].items():
+            if spec.get("type") == "bool":
+                found[name] = role
+    return found
+
+
+def raw_bool_reads(expr, names):
+    """The names of `names` that the Jinja expression reads without `| bool`
+    (`| default(...) | bool` counts), outside string literals. The check of
+    the values themselves (bool_problems) reads them raw on purpose."""
+    if "bool_problems" in expr:
+        return []
+    code = LITERAL.sub("''", expr)
+    pattern = r"\b(%s)\b(?!\s*(\|\s*default\([^()]*\)\s*)?\|\s*bool\b)" % "|".join(map(re.escape, names))
+    return [m.group(1) for m in re.finditer(pattern, code)]
+
+
+def expressions(node, key=None):
+    """Every Jinja expression of a loaded YAML document."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from expressions(v, k)
+    elif isinstance(node, list):
+        for v in node:
+            yield from expressions(v, key)
+    elif isinstance(node, str):
+        if key in CONDITIONALS:
+            yield node
+        else:
+            yield from ("".join(m.groups("")) for m in JINJA.finditer(node))
+
+
+def test_scanner_finds_raw_booleans():
+    """The scan below would hide nothing if it found nothing: it finds these."""
+    names = ["etcd_force", "etcd_tls"]
+    doc = yaml.load(
+        "- {when: etcd_force, ok: \"{{ x if etcd_tls_extra_sans else y }}\"}\n"
+        "- assert: {that: [a or etcd_force | bool, b and etcd_tls]}\n"
+        "- m: {force: \"{{ etcd_force }}\", msg: \"set etcd_force=true {{ 'or etcd_tls=false' }}\"}\n"
+        "- {changed_when: etcd_force | default(false) | bool, failed_when: not etcd_tls|bool}\n", Loader=_Loader)
+    assert [raw_bool_reads(e, names) for e in expressions(doc) if raw_bool_reads(e, names)] == \
+        [["etcd_force"], ["etcd_tls"], ["etcd_force"]]
+    assert raw_bool_reads("{% if etcd_tls %}x{% endif %}", names) == ["etcd_tls"]
+    assert raw_bool_reads("'https' if etcd_tls | bool else 'http'", names) == []
+
+
+def test_booleans_are_read_through_the_bool_filter():
+    """-e etcd_force=true arrives as the string 'true': a conditional that
+    reads it raw fails ("must have a boolean result"), and 'false' is a
+    truthy string in a template or a module argument. Every boolean setting
+    is read as `name | bool`."""
+    names = sorted(bool_settings())
+    assert {"etcd_force", "etcd_tls", "chrony_control_clock"} <= set(names)
+    offenders = []
+    for path in sorted(ROOT.glob("roles/**/*.yml")) + sorted(ROOT.glob("playbooks/*.yml")):
+        for expr in expressions(yaml.load(path.read_text(), Loader=_Loader)):
+            offenders += [f"{path.relative_to(ROOT)}: {n} in {expr.strip()[:120]!r}" for n in raw_bool_reads(expr, names)]
+    for path in sorted(ROOT.glob("roles/**/*.j2")):
+        for m in JINJA.finditer(path.read_text()):
+            expr = "".join(m.groups(""))
+            offenders += [f"{path.relative_to(ROOT)}: {n} in {expr.strip()!r}" for n in raw_bool_reads(expr, names)]
+    assert not offenders, "\n".join(offenders)
+
+
+def checked_bools(role):
+    """The settings a role checks with raftops.etcd.bool_problems."""
+    names = set((yaml.safe_load((ROLES / role / "vars" / "main.yml").read_text()) or {})
+                .get(f"__{role}_bool_settings", [])) if (ROLES / role / "vars" / "main.yml").exists() else set()
+    for path in (ROLES / role / "tasks").glob("*.yml"):
+        for line in path.read_text().splitlines():
+            if "raftops.etcd.bool_problems" in line:
+                names |= set(re.findall(r"'(\w+)':", line))
+    return names
+
+
+@pytest.mark.parametrize("role", sorted(set(bool_settings().values())))
+def test_every_boolean_setting_is_checked(role):
+    """A value the bool filter cannot read (etcd_force=maybe) is refused by name."""
+    declared = {n for n, r in bool_settings().items() if r == role}
+    assert checked_bools(role) == declared
+
+
+def test_boolean_check_runs_first():
+    """Before anything changes: first in preflight (site) and check (day-2
+    entry) of the etcd role, first task of the other roles."""
+    for name in ("preflight", "check"):
+        first = yaml.safe_load((ROLES / "etcd" / "tasks" / f"{name}.yml").read_text())[0]
+        assert first.get("ansible.builtin.import_tasks") == "booleans.yml", name
+    for role in sorted(set(bool_settings().values()) - {"etcd"}):
+        first = yaml.safe_load((ROLES / role / "tasks" / "main.yml").read_text())[0]
+        assert "raftops.etcd.bool_problems" in str(first.get("vars")), role
+
+
+def test_etcd_entry_points_take_every_boolean():
+    """Role argument validation (type: bool) refuses etcd_force=maybe at every
+    entry point a playbook includes."""
+    specs = yaml.safe_load((ROLES / "etcd" / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    bools = {n for n, r in bool_settings().items() if r == "etcd"}
+    for entry, spec in specs.items():
+        options = spec.get("options") or {}
+        assert {n for n in bools if options.get(n, {}).get("type") == "bool"} == bools, entry
