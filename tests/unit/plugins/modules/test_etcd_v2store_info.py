@@ -20,7 +20,7 @@ def test_stage_links_snap_and_wal_only(tmp_path):
     tmp = m.stage(str(data))
     try:
         assert os.path.dirname(tmp) == str(data)
-        names = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
+        names = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _dirs, fs in os.walk(tmp) for f in fs)
         assert names == ["member/snap/0000000000000002-0000000000000007.snap",
                          "member/wal/0000000000000000-0000000000000000.wal"]
         wal = os.path.join(tmp, names[1])
