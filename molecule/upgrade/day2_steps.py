@@ -55,11 +55,13 @@ def refusals(lab: Lab) -> None:
 
 
 def v2_wal(lab: Lab, host: str) -> str:
-    """etcdutl check v2store on a copy of the member's snap and WAL files (not the live dir)."""
+    """etcdutl check v2store on a copy of the member's snap and WAL files (not the live dir).
+
+    3.5.35's etcdutl (kept in /opt/etcd by the install): 3.6 dropped the command."""
     return lab.sh(host, "d=$(mktemp -d); mkdir -p $d/member/snap $d/member/wal;"
                         " cp /var/lib/etcd/member/snap/*.snap $d/member/snap/ 2>/dev/null;"
                         " cp /var/lib/etcd/member/wal/*.wal $d/member/wal/;"
-                        " /usr/local/bin/etcdutl check v2store --data-dir $d 2>&1; rm -rf $d", check=False)
+                        " /opt/etcd/v3.5.35/etcdutl check v2store --data-dir $d 2>&1; rm -rf $d", check=False)
 
 
 def v2_requests(lab: Lab) -> None:
