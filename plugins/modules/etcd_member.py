@@ -41,7 +41,8 @@ options:
         O(wait_timeout) seconds for a learner to catch up with the leader.
       - V(absent) removes the member, refusing when that would lose quorum,
         leave a two-member cluster, or remove the last member, unless
-        O(force=true). Leadership is moved away first when it leads.
+        O(force=true). Leadership is moved away first when it leads. A learner
+        or a member that never started is always removed (but not the last one).
     type: str
     choices: [present, absent, promoted]
     default: present
@@ -218,7 +219,9 @@ def plan_absent(view, member, force, allow_two_members=False):
     if len(members) == 1:
         raise Refused('member %s is the last member of the cluster; removing it would '
                       'destroy the cluster' % (member['name'] or member['id_hex']))
-    if force or member['is_learner']:
+    # A learner does not vote; a member that never started never voted: removing
+    # either cannot cost quorum (the latter only restores fault tolerance).
+    if force or member['is_learner'] or not member['started']:
         return
     remaining = [m for m in voters if m['id'] != member['id']]
     healthy = [m for m in remaining if m.get('healthy')]
