@@ -331,3 +331,84 @@ def test_interrupted_add_is_finished_not_repeated(version):
     action, found = em.plan_present(members, "node2", [NODE2], True, False)
     assert action == "none" and found["name"] == "" and not found["started"]
     assert u.initial_cluster(members, "node2", [NODE2]) == f"node1={NODE1},node2={NODE2}"
+
+
+# ---------------------------------------------------------------- never-started removals
+def test_never_started_voter_keeps_the_quorum_guard():
+    """A voter etcd lists as unstarted may run (its name not yet published, or
+    a lagging member list): its removal is refused when the voters that
+    remain would not keep quorum, as for any voter."""
+    # 5 voters, 2 down; etcd-5 listed as unstarted. Removing it leaves 4 voters
+    # of which 2 are healthy: if it in fact runs, the cluster loses quorum.
+    view = cluster(member(1, leader=True), member(2), member(3, healthy=False), member(4, healthy=False),
+                   member(5, started=False))
+    with pytest.raises(em.Refused, match="quorum needs 3"):
+        em.plan_absent(view, view["members"][4], False)
+    # A cluster that has quorum without it always passes the guard.
+    view = cluster(member(1, leader=True), member(2), member(3), member(4, healthy=False), member(5, started=False))
+    em.plan_absent(view, view["members"][4], False)
+    # A started voter still gets the two-member refusal; a never-started one does not.
+    view = cluster(member(1, leader=True), member(2), member(3, healthy=False))
+    with pytest.raises(em.Refused, match="2-member cluster"):
+        em.plan_absent(view, view["members"][2], False)
+
+
+@pytest.mark.parametrize("learner", [True, False])
+def test_unstarted_only_refuses_a_started_member_even_forced(learner):
+    view = cluster(member(1, leader=True), member(2), member(3), member(4, learner=learner))
+    for force in (False, True):
+        with pytest.raises(em.Refused, match="has started"):
+            em.plan_absent(view, view["members"][3], force, unstarted_only=True)
+    view = cluster(member(1, leader=True), member(2), member(3), member(4, learner=learner, started=False))
+    em.plan_absent(view, view["members"][3], False, unstarted_only=True)
+
+
+class AbsentCtl:
+    """member list answers `listed`; health and status from the members' flags."""
+
+    def __init__(self, listed):
+        self.listed = listed
+        self.removed = []
+        self.endpoints = []
+
+    def retry(self, func, **kw):
+        return func()
+
+    def member_list(self):
+        return [dict(m) for m in self.listed]
+
+    def cluster_view(self, members):
+        by_id = {m["id"]: m for m in self.listed}
+        for m in members:
+            m.update(healthy=by_id[m["id"]]["healthy"], is_leader=by_id[m["id"]]["is_leader"])
+        return dict(members=members, leader=next((m["id_hex"] for m in members if m["is_leader"]), None))
+
+    def member_remove(self, member_id):
+        self.removed.append(member_id)
+        self.listed = [m for m in self.listed if m["id"] != member_id]
+
+
+class AbsentModule:
+    check_mode = False
+    _diff = False
+
+    def __init__(self, **params):
+        self.params = dict(state="absent", name=None, peer_urls=None, id=None, learner=True, force=False,
+                           allow_two_members=False, unstarted_only=False, wait_timeout=60)
+        self.params.update(params)
+
+
+def test_orphan_removal_reads_the_membership_again():
+    """orphans.yml passes the ID of a member read as never started; if it has
+    started since, nothing is removed."""
+    ctl = AbsentCtl([member(1, leader=True), member(2), member(3), member(4, learner=True)])
+    with pytest.raises(em.Refused, match="has started"):
+        em.MemberManager(AbsentModule(id="4", unstarted_only=True), ctl).run()
+    assert ctl.removed == []
+    ctl = AbsentCtl([member(1, leader=True), member(2), member(4, started=False)])
+    result = em.MemberManager(AbsentModule(id="4", unstarted_only=True), ctl).run()
+    assert ctl.removed == [4] and result["changed"] and result["action"] == "removed"
+    # Gone already (a re-run): nothing to do.
+    result = em.MemberManager(AbsentModule(id="4", unstarted_only=True), ctl).run()
+    assert ctl.removed == [4] and not result["changed"]
+
