@@ -63,6 +63,13 @@ options:
       - O(wait_healthy) does not wait for the joins of these hosts (the
         caller finishes them), but does for members that belong to no host.
     type: dict
+  removed_ids:
+    description:
+      - IDs (hex) of members this run removed in check mode only. They are
+        left out of everything read and returned, as if gone, so that a check
+        run's later health gates see what a real run would.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
@@ -149,7 +156,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
-    CONNECTION_ARGSPEC, EtcdCtl, EtcdError)
+    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, id_hex)
 
 
 def unfinished(members, group_hosts):
@@ -222,12 +229,23 @@ def evaluate(view, group_hosts=None, expected_members=None, max_raft_lag=None):
     return problems, pending, problems + [u['problem'] for u in pending if not u['host']]
 
 
-def gather(ctl):
+def gather(ctl, removed_ids=None):
     view = ctl.cluster_view()
     try:
         view['alarms'] = ctl.alarms()
     except EtcdError:
         view['alarms'] = []
+    return without(view, removed_ids)
+
+
+def without(view, removed_ids):
+    """The view with the members of removed_ids (hex) left out: removals a
+    check run only simulated."""
+    removed = set(id_hex(i) for i in removed_ids or [])
+    if removed:
+        view['members'] = [m for m in view['members'] if m['id_hex'] not in removed]
+        if view.get('leader') in removed:
+            view['leader'] = None
     return view
 
 
@@ -239,6 +257,7 @@ def main():
         max_raft_lag=dict(type='int'),
         timeout=dict(type='int', default=120),
         group_hosts=dict(type='dict'),
+        removed_ids=dict(type='list', elements='str'),
     )
     module = AnsibleModule(argument_spec=argspec, supports_check_mode=True)
     ctl = EtcdCtl(module)
@@ -247,7 +266,7 @@ def main():
     last_error = None
     while True:
         try:
-            view = gather(ctl)
+            view = gather(ctl, p['removed_ids'])
             problems, pending, holding = evaluate(
                 view, p['group_hosts'], p['expected_members'] if p['wait_healthy'] else None, p['max_raft_lag'])
             last_error = None

@@ -412,3 +412,12 @@ def test_orphan_removal_reads_the_membership_again():
     result = em.MemberManager(AbsentModule(id="4", unstarted_only=True), ctl).run()
     assert ctl.removed == [4] and not result["changed"]
 
+
+def test_removed_ids_leave_members_out_of_the_view():
+    """Check mode: a removal only predicted is not seen by the later gates."""
+    view = cluster(member(1, leader=True), member(2), member(3), member(5, started=False))
+    view = eci.without(view, ["0x5"])
+    assert [m["id_hex"] for m in view["members"]] == ["1", "2", "3"] and view["leader"] == "1"
+    problems, pending, holding = eci.evaluate(view, {"h1": "https://10.0.0.1:2380"})
+    assert problems == pending == holding == []
+    assert eci.without(cluster(member(1, leader=True)), None)["members"][0]["id"] == 1
