@@ -264,10 +264,9 @@ def killed_when(lab: Lab, name: str, extra: dict, url: str, state: str, timeout:
 
 def scale_out_interrupted(lab: Lab) -> None:
     """scale_out SIGKILLed mid-join, three times, from and back to the three
-    original members (runs right after scale_in; DRAFT: not in the step list,
-    it has never run). The kill point is chosen by watching the membership:
-    (1) right after etcd accepted `member add --learner` for etcd-4, which then
-    leaves the group: site.yml's health gate names the scale_out command that
+    original members (runs right after scale_in). The kill point is chosen by
+    watching the membership: (1) right after etcd accepted `member add
+    --learner` for etcd-4, which then leaves the group: site.yml's health gate names the scale_out command that
     removes the member, and scale_out removes it; (2) at the same point, etcd-4
     still in the group: rolling_restart refuses, changes nothing and names
     scale_out, which then finishes the same member's join; (3) once etcd-4's
@@ -330,7 +329,7 @@ def scale_out_interrupted(lab: Lab) -> None:
 
 
 if __name__ == "__main__":
-    steps = [rolling_restart, scale_out, scale_in, replace_in_place, update_peer_urls, swap_host_down,
-             maintenance, nospace, backup_and_restore, recover_quorum]
+    steps = [rolling_restart, scale_out, scale_in, scale_out_interrupted, replace_in_place, update_peer_urls,
+             swap_host_down, maintenance, nospace, backup_and_restore, recover_quorum]
     only = sys.argv[1:]
     sys.exit(Lab("day2").steps([s for s in steps if not only or s.__name__ in only]))
