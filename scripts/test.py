@@ -20,7 +20,8 @@ share nothing but the engine and the CPUs. A lane's output goes to
 ~/.cache/raftops-etcd/reports/logs/<scenario>.log; the runner prints a line when
 a scenario starts and ends, and the log's tail when one fails. The first
 failure stops the run: lanes still running get SIGTERM, which destroys their
-scenario's containers and network, as Ctrl-C does.
+scenario's containers and network, as Ctrl-C does (RAFTOPS_KEEP_GOING=1 lets the
+scenarios already running finish; no new one starts).
 """
 from __future__ import annotations
 
@@ -372,7 +373,7 @@ def scenarios_side_by_side(names: list[str], width: int) -> None:
                 del CHILDREN[name]
                 took = time.time() - started[name]
                 ok = proc.returncode == 0
-                result = "passed" if ok else ("stopped" if failed else "failed")
+                result = "passed" if ok else ("stopped" if failed and proc.returncode == 130 else "failed")
                 RESULTS.append((f"molecule {name}", took, result))
                 print(f"[{time.strftime('%H:%M:%S')}] molecule {name}: {result} in {took:.0f}s "
                       f"(log {LOGS / f'{name}.log'})", flush=True)
@@ -382,7 +383,8 @@ def scenarios_side_by_side(names: list[str], width: int) -> None:
                                              "ephemeral_dir": str(ephemeral(name))})
                     tail = (LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-120:]
                     print(f"--- last lines of {name}'s log\n" + "\n".join(tail) + "\n---", flush=True)
-                    stop_children()
+                    if os.environ.get("RAFTOPS_KEEP_GOING") != "1":
+                        stop_children()
             time.sleep(2)
     except BaseException:
         stop_children()
