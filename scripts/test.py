@@ -12,6 +12,16 @@ one table (step, wall time, passed/failed/not run), writes it as JSON to
 ~/.cache/raftops-etcd/reports/pipeline.json (also on failure and Ctrl-C/SIGTERM)
 and closes with the line `N passed, M failed`; the exit code is non-zero unless
 every step passed.
+
+Scenarios run side by side in RAFTOPS_LANES lanes (default 2; 1 runs them one
+after the other in this process, as before). Each scenario has its own
+containers, docker network and subnet, ephemeral directory and PKI, so lanes
+share nothing but the engine and the CPUs. A lane's output goes to
+~/.cache/raftops-etcd/reports/logs/<scenario>.log; the runner prints a line when
+a scenario starts and ends, and the log's tail when one fails. The first
+failure stops the run: lanes still running get SIGTERM, which destroys their
+scenario's containers and network, as Ctrl-C does (RAFTOPS_KEEP_GOING=1 lets the
+scenarios already running finish; no new one starts).
 """
 from __future__ import annotations
 
@@ -37,6 +47,10 @@ SCENARIOS = ["default", "debian13", "modules", "dns", "discovery", "day2", "upgr
 QUICK_SCENARIOS = ["default"]
 CACHE = Path(os.environ.get("RAFTOPS_CACHE", Path.home() / ".cache" / "raftops-etcd"))
 REPORT = CACHE / "reports" / "pipeline.json"
+LOGS = CACHE / "reports" / "logs"
+# Longest first, so that the lanes end close together (seconds of a CI run).
+EXPECTED = {"day2": 1400, "upgrade": 1260, "default": 700, "discovery": 440, "modules": 420,
+            "debian13": 420, "dns": 270}
 # (step, seconds, "passed" | "failed" | "not run"), in plan order.
 RESULTS: list[tuple[str, float, str]] = []
 FAILED_SCENARIOS: list[dict] = []
@@ -76,7 +90,8 @@ def timed(name: str, func, *args) -> None:
         func(*args)
         result = "passed"
     finally:
-        RESULTS.append((name, time.time() - t0, result))
+        if name not in {n for n, _t, _r in RESULTS}:  # scenarios_side_by_side records its own rows
+            RESULTS.append((name, time.time() - t0, result))
 
 
 # --------------------------------------------------------------------------- set-up
@@ -320,6 +335,85 @@ def scenario(name: str) -> None:
         print(f"scenario {name}: {time.time() - t0:.0f}s", flush=True)
 
 
+def lanes() -> int:
+    raw = os.environ.get("RAFTOPS_LANES", "2")
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"RAFTOPS_LANES={raw!r}: give the number of scenarios to run side by side (1 or more)")
+    return int(raw)
+
+
+CHILDREN: dict[str, subprocess.Popen] = {}
+
+
+def scenarios_side_by_side(names: list[str], width: int) -> None:
+    """Run the scenarios in `width` lanes, each one a child process
+    (`test.py _scenario NAME`) writing to its own log; longest first. Records
+    one RESULTS row per scenario as it ends; the first failure stops the rest."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    queue = sorted(names, key=lambda n: -EXPECTED.get(n, 600))
+    started: dict[str, float] = {}
+    failed = ""
+    print(f"scenarios in {width} lanes: {', '.join(queue)}; logs in {LOGS}", flush=True)
+    try:
+        while queue or CHILDREN:
+            while queue and not failed and len(CHILDREN) < width:
+                name = queue.pop(0)
+                out = open(LOGS / f"{name}.log", "w")
+                CHILDREN[name] = subprocess.Popen(
+                    [sys.executable, __file__, "_scenario", name], cwd=ROOT, stdout=out,
+                    stderr=subprocess.STDOUT, env=tool_env(), start_new_session=True)
+                out.close()
+                started[name] = time.time()
+                print(f"[{time.strftime('%H:%M:%S')}] start molecule {name}", flush=True)
+            if failed and queue:
+                queue.clear()
+            for name, proc in list(CHILDREN.items()):
+                if proc.poll() is None:
+                    continue
+                del CHILDREN[name]
+                took = time.time() - started[name]
+                ok = proc.returncode == 0
+                result = "passed" if ok else ("stopped" if failed and proc.returncode == 130 else "failed")
+                RESULTS.append((f"molecule {name}", took, result))
+                print(f"[{time.strftime('%H:%M:%S')}] molecule {name}: {result} in {took:.0f}s "
+                      f"(log {LOGS / f'{name}.log'})", flush=True)
+                if not ok and not failed:
+                    failed = name
+                    FAILED_SCENARIOS.append({"scenario": name, "log": str(LOGS / f"{name}.log"),
+                                             "ephemeral_dir": str(ephemeral(name))})
+                    tail = (LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-120:]
+                    print(f"--- last lines of {name}'s log\n" + "\n".join(tail) + "\n---", flush=True)
+                    if os.environ.get("RAFTOPS_KEEP_GOING") != "1":
+                        stop_children()
+            time.sleep(2)
+    except BaseException:
+        stop_children()
+        for name in list(CHILDREN):
+            RESULTS.append((f"molecule {name}", time.time() - started[name], "stopped"))
+            CHILDREN.pop(name)
+        raise
+    if failed:
+        raise SystemExit(f"molecule {failed} failed: {LOGS / f'{failed}.log'}")
+
+
+def stop_children(grace: int = 300) -> None:
+    """SIGTERM every running scenario (its `finally` destroys its containers and
+    network) and wait for them, bounded; SIGKILL what is left."""
+    for proc in CHILDREN.values():
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.time() + grace
+    for proc in CHILDREN.values():
+        try:
+            proc.wait(timeout=max(1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def plan(what: str, rest: list[str]) -> list[tuple[str, object, tuple]]:
     """The steps `what` runs, in order: (name, function, arguments)."""
     steps: list[tuple[str, object, tuple]] = [("set-up: virtualenv", setup_venv, ())]
@@ -335,7 +429,12 @@ def plan(what: str, rest: list[str]) -> list[tuple[str, object, tuple]]:
         steps.append(("collection build and install", build, ()))
         steps.append(("execution environment build context", execution_environment, ()))
     names = {"all": SCENARIOS, "quick": QUICK_SCENARIOS, "molecule": rest or SCENARIOS}.get(what, [])
-    steps += [(f"molecule {name}", scenario, (name,)) for name in names]
+    if len(names) > 1 and lanes() > 1:
+        # One plan entry per scenario for the report; the first one runs them all.
+        steps.append((f"molecule {names[0]}", scenarios_side_by_side, (names, lanes())))
+        steps += [(f"molecule {name}", None, ()) for name in names[1:]]
+    else:
+        steps += [(f"molecule {name}", scenario, (name,)) for name in names]
     return steps
 
 
@@ -346,8 +445,9 @@ def interrupted(signum, _frame) -> None:
 
 def report(what: str, steps: list, total: float) -> tuple[int, int]:
     """Print the table and write it as JSON; returns (passed, failed)."""
-    # Steps run in plan order and the first failure stops the run.
-    rows = RESULTS + [(name, None, "not run") for name, _f, _a in steps[len(RESULTS):]]
+    # Plan order; a step without a result did not run (the first failure stops the run).
+    done = {name: (took, result) for name, took, result in RESULTS}
+    rows = [(name, *done.get(name, (None, "not run"))) for name, _f, _a in steps]
     width = max(len(name) for name, _t, _r in rows)
     print("\n=== summary")
     print(f"{'step':<{width}}  {'time':>7}  result")
@@ -375,6 +475,16 @@ def report(what: str, steps: list, total: float) -> tuple[int, int]:
 
 def main(argv: list[str]) -> int:
     what = argv[0] if argv else "all"
+    if what == "_scenario":  # one lane of scenarios_side_by_side
+        signal.signal(signal.SIGTERM, interrupted)
+        try:
+            scenario(argv[1])
+        except KeyboardInterrupt:
+            return 130
+        except SystemExit as exc:
+            print(exc.code, file=sys.stderr, flush=True)
+            return 1
+        return 0
     if what not in ("all", "quick", "lint", "sanity", "unit", "build", "molecule", "setup"):
         print(__doc__, file=sys.stderr)
         return 2
@@ -384,7 +494,8 @@ def main(argv: list[str]) -> int:
     code = 0
     try:
         for name, func, args in steps:
-            timed(name, func, *args)
+            if func is not None:  # None: run by scenarios_side_by_side
+                timed(name, func, *args)
     except KeyboardInterrupt as exc:
         print(f"\nINTERRUPTED ({exc or 'Ctrl-C'})", file=sys.stderr, flush=True)
         code = 130

@@ -3,7 +3,11 @@ running and each re-run for changed=0 (see molecule/resources/day2.py)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resources"))
 
-from day2 import Lab, expect  # noqa: E402
+from day2 import LAB_VARS, Lab, expect  # noqa: E402
 
 H = [f"raftops-day2-etcd-{n}" for n in range(1, 6)]
 ORIGINAL, GROWN, SWAPPED = H[:3], H, [H[0], H[1], H[3]]
@@ -198,8 +202,134 @@ def recover_quorum(lab: Lab) -> None:
     lab.idempotent("recover_quorum")
 
 
+# Runs inside a member (python3 and etcdctl are there): lists the members
+# every 50 ms until the member with peer URL argv[1] is in state argv[2]
+# ("unstarted": added, no name yet; "learner": started, not promoted), prints
+# it and exits 0; exits 1 after argv[3] seconds.
+WATCH = r"""
+import json, subprocess, sys, time
+url, want, deadline = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
+while time.monotonic() < deadline:
+    out = subprocess.run(["etcdctl", "member", "list", "-w", "json"], capture_output=True, text=True).stdout
+    for m in (json.loads(out).get("members") or []) if out.strip() else []:
+        if m.get("peerURLs") == [url] and (not m.get("name") if want == "unstarted"
+                                           else bool(m.get("name")) and bool(m.get("isLearner"))):
+            print(json.dumps(m), flush=True)
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+"""
+
+
+def killed_when(lab: Lab, name: str, extra: dict, url: str, state: str, timeout: int = 600) -> dict:
+    """Run raftops.etcd.<name> as lab.playbook does, watch the membership from
+    H[0] and SIGKILL the playbook's whole process group (controller, forks,
+    their docker exec clients) the moment the member with peer URL `url` is in
+    `state`. Returns that member as etcd listed it. Fails when the playbook
+    ends first or nothing is seen within `timeout` seconds."""
+    ev_file = lab.work / f"extra-{name}-killed.json"
+    ev_file.write_text(json.dumps(dict(lab.extra, **extra)))
+    inventories = [lab.inventory] + ([lab.extra_inventory] if lab.extra_inventory.exists() else [])
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")),
+           *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}",
+           "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+    log = lab.work / f"{name}-killed-{int(time.time())}.log"
+    print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(extra)}  (SIGKILL once {url} is {state})", flush=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], env=lab.env(), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        watcher = subprocess.Popen(["docker", "exec", H[0], "sh", "-c",
+                                    '. /etc/profile.d/etcdctl.sh; exec python3 -c "$0" "$@"', WATCH, url, state,
+                                    str(timeout)], stdout=subprocess.PIPE, text=True)
+        seen = ""
+        deadline = time.monotonic() + timeout
+        try:
+            # Until the watcher reports, the playbook ends, or the time is up.
+            while not seen and proc.poll() is None and time.monotonic() < deadline:
+                if select.select([watcher.stdout], [], [], 1)[0]:
+                    seen = watcher.stdout.readline() or "-"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            watcher.kill()
+            watcher.wait(timeout=30)
+            rc = proc.wait(timeout=60)
+        seen = "" if seen == "-" else seen
+    lab.last_output = log.read_text()
+    print(f"  rc={rc} after {state} {seen.strip()}", flush=True)
+    expect(bool(seen) and rc == -signal.SIGKILL,
+           f"{name} was not killed at {state} {url} (rc={rc}, seen={seen!r}); log {log}")
+    return json.loads(seen)
+
+
+def scale_out_interrupted(lab: Lab) -> None:
+    """scale_out SIGKILLed mid-join, three times, from and back to the three
+    original members (runs right after scale_in). The kill point is chosen by
+    watching the membership: (1) right after etcd accepted `member add
+    --learner` for etcd-4, which then leaves the group: site.yml's health gate names the scale_out command that
+    removes the member, and scale_out removes it; (2) at the same point, etcd-4
+    still in the group: rolling_restart refuses, changes nothing and names
+    scale_out, which then finishes the same member's join; (3) once etcd-4's
+    learner runs, before its promotion: site.yml promotes that learner.
+    Every acknowledged write survives (the writer runs throughout)."""
+    port = lab.extra.get("etcd_peer_port", 2380)
+    url4 = f"https://{lab.ips[H[3]]}:{port}"
+    grown, original = {"etcd_cluster_group": "etcd_grown"}, {"etcd_cluster_group": "etcd"}
+    expect(sorted(lab.members(H[0])) == sorted(ORIGINAL), "scale_out_interrupted starts from the original members")
+
+    def only(url: str) -> list[dict]:
+        return [m for m in lab.etcdctl(H[0], "member list").get("members", []) if m.get("peerURLs") == [url]]
+
+    with lab.writer("scale_out_interrupted", ORIGINAL, duration=1800):
+        # (1) Never started, and its host leaves the group.
+        seen = killed_when(lab, "scale_out", grown, url4, "unstarted")
+        time.sleep(5)  # what the killed run had in flight in the containers settles
+        left = only(url4)
+        expect(len(left) == 1 and not left[0].get("name"), f"after the kill, {url4} should be added, unstarted: {left}")
+        fix = r"ansible-playbook raftops\.etcd\.scale_out -i \S+ -i \S+"
+        # site.yml's health gate (shortened) holds on it and names scale_out.
+        lab.playbook("site", dict(original, etcd_health_timeout=15),
+                     expect_fail=rf"member {seen['ID']:x} \({re.escape(url4)}\) was added but never started, and no "
+                                 rf"host of the group has its peer URLs\. Run `{fix}`")
+        lab.playbook("scale_out", original)
+        expect(only(url4) == [] and sorted(lab.members(H[0])) == sorted(ORIGINAL),
+               f"scale_out did not remove the member added for {H[3]}: {lab.members(H[0])}")
+        lab.idempotent("scale_out", original)
+
+        # (2) Never started, etcd-4 still in the group.
+        seen = killed_when(lab, "scale_out", grown, url4, "unstarted")
+        time.sleep(5)
+        before = lab.fingerprint(H)
+        lab.playbook("rolling_restart", grown,
+                     expect_fail=rf"An interrupted join was left half done: member {seen['ID']:x} \({re.escape(url4)}\), "
+                                 rf"the join of host {H[3]}, was added but never started\. Nothing was changed\. "
+                                 rf"Run `{fix} -e etcd_cluster_group=etcd_grown`")
+        expect(lab.fingerprint(H) == before, "the refused rolling_restart changed the hosts")
+        lab.playbook("scale_out", grown)
+        members = lab.members(H[0])
+        expect(sorted(members) == sorted(GROWN), f"members after the resumed scale_out: {sorted(members)}")
+        expect(not any(m.get("isLearner") for m in members.values()), "a learner was left behind")
+        expect(members[H[3]]["ID"] == seen["ID"], "the member added before the kill was not the one completed")
+        lab.idempotent("scale_out", grown)
+        lab.playbook("scale_in", dict(original, etcd_remove_members=H[3:5]))
+
+        # (3) The learner runs, not yet promoted: site.yml finishes it.
+        seen = killed_when(lab, "scale_out", grown, url4, "learner")
+        time.sleep(5)
+        left = only(url4)
+        expect(len(left) == 1 and left[0].get("isLearner"), f"after the kill, {H[3]} should be a learner: {left}")
+        lab.playbook("site", grown)
+        members = lab.members(H[0])
+        expect(sorted(members) == sorted(GROWN) and not any(m.get("isLearner") for m in members.values()),
+               f"site.yml did not finish the join of {H[3]}: {members}")
+        expect(members[H[3]]["ID"] == seen["ID"], "the learner was replaced, not promoted")
+        lab.idempotent("site", grown)
+        lab.playbook("scale_in", dict(original, etcd_remove_members=H[3:5]))
+    expect(sorted(lab.members(H[0])) == sorted(ORIGINAL), "scale_out_interrupted must end with the original members")
+
+
 if __name__ == "__main__":
-    steps = [rolling_restart, scale_out, scale_in, replace_in_place, update_peer_urls, swap_host_down,
-             maintenance, nospace, backup_and_restore, recover_quorum]
+    steps = [rolling_restart, scale_out, scale_in, scale_out_interrupted, replace_in_place, update_peer_urls,
+             swap_host_down, maintenance, nospace, backup_and_restore, recover_quorum]
     only = sys.argv[1:]
     sys.exit(Lab("day2").steps([s for s in steps if not only or s.__name__ in only]))

@@ -18,6 +18,9 @@ description:
     raft term and index, errors) and active alarms.
   - With O(wait_healthy), waits until every member is started and healthy and
     a leader exists. This is the health gate of the collection's playbooks.
+  - With O(group_hosts), tells the members an interrupted join left behind
+    (added but never started, or a learner not yet promoted) apart from a
+    degraded cluster, by their peer URLs (RV(unfinished)).
 author: raftops maintainers (@raftops)
 extends_documentation_fragment:
   - raftops.etcd.connection
@@ -50,6 +53,23 @@ options:
     description: Seconds to wait with O(wait_healthy).
     type: int
     default: 120
+  group_hosts:
+    description:
+      - The hosts meant to be members, inventory name to peer URL (the
+        cluster group). A member that was added but never started, or a
+        started learner, is then the unfinished join of the host with its
+        peer URLs, or belongs to no host. Both are listed in RV(unfinished)
+        instead of RV(problems).
+      - O(wait_healthy) does not wait for the joins of these hosts (the
+        caller finishes them), but does for members that belong to no host.
+    type: dict
+  removed_ids:
+    description:
+      - IDs (hex) of members this run removed in check mode only. They are
+        left out of everything read and returned, as if gone, so that a check
+        run's later health gates see what a real run would.
+    type: list
+    elements: str
 '''
 
 EXAMPLES = r'''
@@ -93,14 +113,30 @@ leader_name:
   returned: always
   type: str
 healthy:
-  description: All members started and healthy and a leader exists.
+  description: All members started, healthy voters and a leader exists.
   returned: always
   type: bool
 problems:
-  description: What makes the cluster unhealthy, one line each.
+  description: What makes the cluster unhealthy, one line each (not the members in RV(unfinished)).
   returned: always
   type: list
   elements: str
+unfinished:
+  description:
+    - With O(group_hosts), the members an interrupted join left behind (added
+      but never started, or started learners). C(host) is the host of
+      O(group_hosts) with their peer URLs, null when no host has them.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - host: etcd-4
+      id_hex: 6b7f1c2d3e4f5a6b
+      name: ""
+      peer_urls: ["https://10.0.0.14:2380"]
+      started: false
+      is_learner: true
+      problem: "member 6b7f1c2d3e4f5a6b (https://10.0.0.14:2380), the join of host etcd-4, was added but never started"
 alarms:
   description: Active alarms (C(NOSPACE), C(CORRUPT)).
   returned: always
@@ -120,15 +156,47 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
-    CONNECTION_ARGSPEC, EtcdCtl, EtcdError)
+    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, id_hex)
 
 
-def assess(view, expected_members=None, max_raft_lag=None):
-    """Problems that make the cluster unfit for the next step (empty = healthy)."""
+def unfinished(members, group_hosts):
+    """The members an interrupted join left behind, and whose join each is.
+
+    A member added but never started (no name yet) or a started learner is
+    the join of the host of group_hosts ({host: peer URL or URLs}) with
+    exactly its peer URLs; with no such host, it belongs to no host of the
+    group. Every other member is finished. Nothing is classified without
+    group_hosts.
+    """
+    if group_hosts is None:
+        return []
+    owners = {}
+    for host, urls in group_hosts.items():
+        owners[tuple(sorted([urls] if isinstance(urls, str) else urls or []))] = host
+    found = []
+    for m in members:
+        if m['started'] and not m['is_learner']:
+            continue
+        host = owners.get(tuple(sorted(m['peer_urls'])))
+        label = 'member %s (%s)%s' % (m['name'] or m['id_hex'], ','.join(m['peer_urls']),
+                                      ', the join of host %s,' % host if host else '')
+        what = 'was added but never started' if not m['started'] else 'is a learner, not yet promoted'
+        found.append(dict(
+            host=host, id_hex=m['id_hex'], name=m['name'], peer_urls=m['peer_urls'],
+            started=m['started'], is_learner=m['is_learner'],
+            problem='%s %s%s' % (label, what, '' if host else ', and no host of the group has its peer URLs')))
+    return found
+
+
+def assess(view, expected_members=None, max_raft_lag=None, skip=()):
+    """Problems that make the cluster unfit for the next step (empty = healthy).
+
+    Members whose ID is in skip (the unfinished joins) are left out.
+    """
     problems = []
     if max_raft_lag is not None:
         applied = dict((m['name'] or m['id_hex'], (m.get('status') or {}).get('raft_applied_index'))
-                       for m in view['members'] if m.get('healthy'))
+                       for m in view['members'] if m.get('healthy') and m['id_hex'] not in skip)
         known = [v for v in applied.values() if v is not None]
         for name, idx in sorted(applied.items()):
             if known and idx is not None and max(known) - idx > max_raft_lag:
@@ -139,6 +207,8 @@ def assess(view, expected_members=None, max_raft_lag=None):
         problems.append('cluster has %d members, expected %d' % (len(members), expected_members))
     for m in members:
         label = m['name'] or ','.join(m['peer_urls'])
+        if m['id_hex'] in skip:
+            continue
         if not m['started']:
             problems.append('member %s (%s) is added but not started' % (m['id_hex'], label))
         elif not m['healthy']:
@@ -150,12 +220,32 @@ def assess(view, expected_members=None, max_raft_lag=None):
     return problems
 
 
-def gather(ctl):
+def evaluate(view, group_hosts=None, expected_members=None, max_raft_lag=None):
+    """(problems, unfinished, holding): what degrades the cluster, what an
+    interrupted join left, and what holds the health gate: everything but the
+    joins of group_hosts, which the caller finishes."""
+    pending = unfinished(view['members'], group_hosts)
+    problems = assess(view, expected_members, max_raft_lag, skip=[u['id_hex'] for u in pending])
+    return problems, pending, problems + [u['problem'] for u in pending if not u['host']]
+
+
+def gather(ctl, removed_ids=None):
     view = ctl.cluster_view()
     try:
         view['alarms'] = ctl.alarms()
     except EtcdError:
         view['alarms'] = []
+    return without(view, removed_ids)
+
+
+def without(view, removed_ids):
+    """The view with the members of removed_ids (hex) left out: removals a
+    check run only simulated."""
+    removed = set(id_hex(i) for i in removed_ids or [])
+    if removed:
+        view['members'] = [m for m in view['members'] if m['id_hex'] not in removed]
+        if view.get('leader') in removed:
+            view['leader'] = None
     return view
 
 
@@ -166,6 +256,8 @@ def main():
         expected_members=dict(type='int'),
         max_raft_lag=dict(type='int'),
         timeout=dict(type='int', default=120),
+        group_hosts=dict(type='dict'),
+        removed_ids=dict(type='list', elements='str'),
     )
     module = AnsibleModule(argument_spec=argspec, supports_check_mode=True)
     ctl = EtcdCtl(module)
@@ -174,13 +266,14 @@ def main():
     last_error = None
     while True:
         try:
-            view = gather(ctl)
-            problems = assess(view, p['expected_members'] if p['wait_healthy'] else None,
-                              p['max_raft_lag'])
+            view = gather(ctl, p['removed_ids'])
+            problems, pending, holding = evaluate(
+                view, p['group_hosts'], p['expected_members'] if p['wait_healthy'] else None, p['max_raft_lag'])
             last_error = None
         except EtcdError as e:
-            view, problems, last_error = None, [str(e)], e
-        if not p['wait_healthy'] or not problems or time.time() >= deadline:
+            view, problems, pending, last_error = None, [str(e)], [], e
+            holding = problems
+        if not p['wait_healthy'] or not holding or time.time() >= deadline:
             break
         time.sleep(2)
 
@@ -199,11 +292,11 @@ def main():
         if st.get('version'):
             versions[m['name'] or m['id_hex']] = st['version']
     result = dict(changed=False, members=view['members'], leader=view['leader'],
-                  leader_name=leader_name, healthy=not problems, problems=problems,
-                  alarms=view['alarms'], cluster_id=cluster_id, versions=versions)
-    if p['wait_healthy'] and problems:
+                  leader_name=leader_name, healthy=not problems and not pending, problems=problems,
+                  unfinished=pending, alarms=view['alarms'], cluster_id=cluster_id, versions=versions)
+    if p['wait_healthy'] and holding:
         module.fail_json(msg='etcd cluster not healthy after %ss: %s'
-                         % (p['timeout'], '; '.join(problems)), **result)
+                         % (p['timeout'], '; '.join(holding)), **result)
     module.exit_json(**result)
 
 

@@ -41,7 +41,12 @@ options:
         O(wait_timeout) seconds for a learner to catch up with the leader.
       - V(absent) removes the member, refusing when that would lose quorum,
         leave a two-member cluster, or remove the last member, unless
-        O(force=true). Leadership is moved away first when it leads.
+        O(force=true). Leadership is moved away first when it leads. A learner
+        is always removed (but not the last member); a member that never
+        started is removed without the two-member refusal (it never voted, its
+        removal restores fault tolerance), but still only while the voters
+        that remain keep quorum, in case etcd lists a running member as
+        unstarted (its name not yet published, or a lagging member list).
     type: str
     choices: [present, absent, promoted]
     default: present
@@ -68,6 +73,15 @@ options:
     description:
       - Skip the safety refusals (quorum after removal, two-member cluster,
         unstarted members, learner limit). etcd's own checks still apply.
+    type: bool
+    default: false
+  unstarted_only:
+    description:
+      - With O(state=absent), remove the member only if it never started (no
+        name, no client URLs in the member list read just before the
+        removal); refuse a member that has started, learner or voter. For
+        cleaning up what an interrupted join left, from a member list read
+        earlier.
     type: bool
     default: false
   allow_two_members:
@@ -209,15 +223,20 @@ def plan_present(members, name, peer_urls, learner, force):
     return 'add', None
 
 
-def plan_absent(view, member, force, allow_two_members=False):
+def plan_absent(view, member, force, allow_two_members=False, unstarted_only=False):
     """Refuse removals that would lose quorum; None when the removal is allowed."""
     members = view['members']
     if member is None:
         return
+    if unstarted_only and member['started']:
+        raise Refused('member %s (%s) has started (it was not when read before): not removed. A started '
+                      'member leaves through scale_in'
+                      % (member['name'] or member['id_hex'], ','.join(member['peer_urls'])))
     voters = [m for m in members if not m['is_learner']]
     if len(members) == 1:
         raise Refused('member %s is the last member of the cluster; removing it would '
                       'destroy the cluster' % (member['name'] or member['id_hex']))
+    # A learner does not vote: removing it cannot cost quorum.
     if force or member['is_learner']:
         return
     remaining = [m for m in voters if m['id'] != member['id']]
@@ -227,7 +246,12 @@ def plan_absent(view, member, force, allow_two_members=False):
         raise Refused('removing %s leaves %d voting members of which %d are healthy; quorum '
                       'needs %d. Bring members back first (force=true overrides)'
                       % (member['name'] or member['id_hex'], len(remaining), len(healthy), need))
-    if len(remaining) == 2 and not allow_two_members:
+    # A voter that never started never voted: removing it only restores
+    # fault tolerance, so a 2-member result is no loss. The quorum guard above
+    # still holds it: a truly unstarted member always passes it while the
+    # cluster has quorum, but a running voter etcd lists as unstarted (name not
+    # yet published, or a lagging member list) does not slip through.
+    if len(remaining) == 2 and not allow_two_members and member['started']:
         raise Refused('removing %s leaves a 2-member cluster, which tolerates no failure '
                       '(force=true overrides)' % (member['name'] or member['id_hex']))
 
@@ -347,7 +371,7 @@ class MemberManager(object):
             if member is not None:
                 view = self.ctl.cluster_view(copy.deepcopy(members))
                 vm, dummy = find_member(view['members'], member_id=member['id_hex'])
-                plan_absent(view, vm, p['force'], p['allow_two_members'])
+                plan_absent(view, vm, p['force'], p['allow_two_members'], p['unstarted_only'])
                 result['action'] = 'removed'
                 if self.module.check_mode:
                     after_members = [m for m in members if m['id'] != member['id']]
@@ -380,6 +404,7 @@ def main():
         learner=dict(type='bool', default=True),
         force=dict(type='bool', default=False),
         allow_two_members=dict(type='bool', default=False),
+        unstarted_only=dict(type='bool', default=False),
         wait_timeout=dict(type='int', default=120),
     )
     module = AnsibleModule(
