@@ -193,7 +193,7 @@ name:
   returned: with V(uploaded) and V(downloaded)
   type: str
 backups:
-  description: The cluster's backups, newest first (name, time, member, complete).
+  description: The cluster's backups, newest first (name, time, member, complete, age in seconds).
   returned: with V(listed) and V(pruned)
   type: list
   elements: dict
@@ -217,8 +217,10 @@ from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import EtcdC
 
 
 def listing(remote, cluster):
+    now = _backup.utc_now()
     return [dict(name=b['name'], time=b['time'].strftime('%Y-%m-%dT%H:%M:%SZ'), member=b['member'],
-                 complete=b['complete']) for b in remote.backups(cluster)]
+                 complete=b['complete'], age=int((now - b['time']).total_seconds()))
+            for b in remote.backups(cluster)]
 
 
 def run(module):
