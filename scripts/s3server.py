@@ -78,10 +78,19 @@ def go(args: list[str], cwd: str) -> None:
         die(f"go {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}")
 
 
+def link_current(version: str) -> None:
+    """s3server/current -> rclone-<version>: what the backup_s3 scenario mounts into its S3 container."""
+    current = S3_CACHE / "current"
+    if current.is_symlink() or current.exists():
+        current.unlink()
+    current.symlink_to(binary(version).parent.name)
+
+
 def build(version: str = RCLONE_VERSION) -> Path:
     out = binary(version)
     if out.exists():
         log(f"rclone {version} cached: {out}")
+        link_current(version)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -96,6 +105,7 @@ def build(version: str = RCLONE_VERSION) -> Path:
             "-o", str(part), "."], tmp)
         part.rename(out)
     took = time.time() - t0
+    link_current(version)
     (out.parent / "build.json").write_text(json.dumps({"version": version, "seconds": round(took)}) + "\n")
     log(f"rclone {version} built in {took:.0f}s: {out}")
     return out

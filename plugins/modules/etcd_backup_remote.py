@@ -88,7 +88,9 @@ options:
     type: str
     default: latest
   recipients:
-    description: With V(uploaded), C(age) recipients (public keys) to encrypt to.
+    description:
+      - With V(uploaded), C(age) recipients (public keys) to encrypt to.
+      - With any state, recipients given are checked first (a preflight before a snapshot is taken).
     type: list
     elements: str
     default: []
@@ -228,15 +230,17 @@ def run(module):
     remote = _backup.Remote(p['s3_endpoint'], p['s3_bucket'], p['s3_access_key'], p['s3_secret_key'],
                             region=p['s3_region'], prefix=p['s3_prefix'], ca_file=p['s3_ca_file'],
                             validate_certs=p['s3_validate_certs'], addressing_style=p['s3_addressing_style'])
-    remote.check()
     state = p['state']
+    bad = _backup.validate_recipients(p['recipients'])
+    if bad or (state == 'uploaded' and not p['recipients']):
+        # Checked first: a preflight (state=listed with the recipients) refuses them before any snapshot.
+        raise _backup.BackupError('bad_input', 'etcd_backup_encryption_recipients: %s'
+                                  % ('; '.join(bad) or 'empty: off-site backups are always encrypted'))
+    remote.check()
     result = dict(changed=False)
     if state == 'listed':
         result['backups'] = listing(remote, p['cluster'])
     elif state == 'uploaded':
-        bad = _backup.validate_recipients(p['recipients'])
-        if not p['recipients'] or bad:
-            raise _backup.BackupError('bad_input', 'recipients: %s' % ('; '.join(bad) or 'empty'))
         if p['skip_if_newer_than']:
             now = _backup.utc_now()
             fresh = [b for b in remote.backups(p['cluster'])
