@@ -24,7 +24,7 @@ description:
   - The hashes cover the revisions after the compact revision up to R. They are comparable only while
     the live cluster still has R and the snapshot's compact revision. Otherwise the result is
     V(not_comparable), which fails unless O(not_comparable=warn), and is never a pass.
-  - Changes nothing: the scratch directory (under O(scratch_dir)) is removed afterwards.
+  - Changes nothing; the scratch directory (under O(scratch_dir)) is removed afterwards.
 author: raftops maintainers (@raftops)
 extends_documentation_fragment:
   - raftops.etcd.connection
