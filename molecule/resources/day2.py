@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,62 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer.py")
 LAB_VARS = Path(__file__).with_name("vars") / "lab.yml"
+# Runs inside a member (python3 and etcdctl are there): watches for one
+# condition every 50 ms, prints what it saw as one JSON line and exits 0;
+# exits 1 after the deadline (the last argument, seconds). Conditions:
+#   member URL unstarted|learner|absent  the member with peer URL URL is added
+#                                        with no name yet / a started learner /
+#                                        gone from a member list that answered
+#   file GLOB N                          more than N paths match GLOB
+#   versions V                           `endpoint status --cluster` shows a
+#                                        member on V and another on another
+WATCH = r"""# raftops-watch
+import glob, json, subprocess, sys, time
+kind, args, deadline = sys.argv[1], sys.argv[2:-1], time.monotonic() + float(sys.argv[-1])
+
+
+def etcdctl(*a):
+    out = subprocess.run(["etcdctl", *a, "-w", "json"], capture_output=True, text=True).stdout
+    try:
+        return json.loads(out) if out.strip() else None
+    except ValueError:
+        return None
+
+
+def seen():
+    if kind == "member":
+        url, want = args
+        listed = etcdctl("member", "list")
+        members = (listed or {}).get("members")
+        if not members:
+            return None
+        mine = [m for m in members if m.get("peerURLs") == [url]]
+        if want == "absent":
+            return None if mine else {"absent": url, "members": [m.get("name") for m in members]}
+        for m in mine:
+            if (not m.get("name")) if want == "unstarted" else (bool(m.get("name")) and bool(m.get("isLearner"))):
+                return m
+        return None
+    if kind == "file":
+        found = sorted(glob.glob(args[0]))
+        return {"files": found} if len(found) > int(args[1]) else None
+    if kind == "versions":
+        status = etcdctl("endpoint", "status", "--cluster") or []
+        versions = {s["Endpoint"]: s["Status"]["version"] for s in status if s.get("Status")}
+        if args[0] in versions.values() and any(v != args[0] for v in versions.values()):
+            return {"versions": versions}
+        return None
+    raise SystemExit("unknown condition " + kind)
+
+
+while time.monotonic() < deadline:
+    found = seen()
+    if found is not None:
+        print(json.dumps(found), flush=True)
+        sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+"""
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -100,6 +158,66 @@ class Lab:
             self.journals()
             raise StepFailed(f"{name} failed (rc={proc.returncode})")
         return {h: c for h, (c, _u, _f) in recap.items()}
+
+    def killed(self, name: str, extra: dict | None, host: str, watch: list[str], timeout: int = 600,
+               env: dict | None = None) -> dict:
+        """Run raftops.etcd.<name> as playbook() does, watch for the condition
+        `watch` (see WATCH) inside `host`, and SIGKILL the playbook's whole
+        process group (controller, forks, their docker exec clients) the
+        moment it holds: a controller that dies there. Returns what the
+        watcher saw. Fails when the playbook ends first or nothing is seen
+        within `timeout` seconds (the watcher's own deadline is the same)."""
+        ev_file = self.work / f"extra-{name}-killed.json"
+        ev_file.write_text(json.dumps(dict(self.extra, **(extra or {}))))
+        inventories = [self.inventory] + ([self.extra_inventory] if self.extra_inventory.exists() else [])
+        cmd = [str(Path(sys.executable).with_name("ansible-playbook")),
+               *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}",
+               "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+        log = self.work / f"{name}-killed-{int(time.time())}.log"
+        print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(extra)}  (SIGKILL once {' '.join(watch)} on {host})"
+              f"{' ' + json.dumps(env) if env else ''}", flush=True)
+        t0 = time.monotonic()
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(self.env(), **(env or {})), stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            watcher = subprocess.Popen(["docker", "exec", host, "sh", "-c",
+                                        '[ -e /etc/profile.d/etcdctl.sh ] && . /etc/profile.d/etcdctl.sh; '
+                                        'exec python3 -c "$0" "$@"', WATCH, *watch, str(timeout)],
+                                       stdout=subprocess.PIPE, text=True)
+            seen = ""
+            deadline = time.monotonic() + timeout
+            try:
+                # Until the watcher reports, the playbook ends, or the time is up.
+                while not seen and proc.poll() is None and time.monotonic() < deadline:
+                    if select.select([watcher.stdout], [], [], 1)[0]:
+                        seen = watcher.stdout.readline() or "-"
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                watcher.kill()
+                watcher.wait(timeout=30)
+                # Killing the docker exec client leaves the watcher running
+                # in the container: end it there.
+                self.sh(host, "pkill -f '[r]aftops-watch' || true", check=False)
+                rc = proc.wait(timeout=60)
+            seen = "" if seen == "-" else seen
+        self.last_output = log.read_text()
+        print(f"  rc={rc} {time.monotonic() - t0:.0f}s, killed at {seen.strip()}", flush=True)
+        self.report.append(dict(step=f"{name}_killed", watch=" ".join(watch), killed_after_s=round(time.monotonic() - t0)))
+        expect(bool(seen) and rc == -signal.SIGKILL,
+               f"{name} was not killed at {' '.join(watch)} (rc={rc}, seen={seen!r}); log {log}")
+        return json.loads(seen)
+
+    def settled(self, host: str, timeout: int = 200) -> None:
+        """Wait (bounded) until no module of the killed run is left running on
+        `host`: what the dead controller had in flight there ends on its own."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            # A module runs as `python3 && sleep 0` (pipelining) or from an AnsiballZ file.
+            if not self.sh(host, "pgrep -f '[A]nsiballZ|[p]ython3 && sleep 0' || true", check=False).strip():
+                return
+            time.sleep(0.5)
+        raise StepFailed(f"{host}: modules of the killed run still run after {timeout}s")
 
     def journals(self) -> None:
         """Before the scenario is destroyed: every etcd host's journal of the
