@@ -5,7 +5,9 @@ Sub-commands (all idempotent, all safe to re-run):
   engine   make sure a Docker engine answers (installs Debian's docker.io and
            starts dockerd when the machine is Debian and we are root)
   images   build the Debian 12 / 13 systemd images with debootstrap, cached by a
-           content tag so a second run is instant
+           content tag so a second run is instant; sshd runs in them (host keys
+           made at first boot) and user `debian` logs in by key, sudo without
+           password, as on cloud images
   mirror   build the etcd release mirror (upstream layout) from Debian packages
   prepare  engine + images + mirror
   up       prepare, start the lab containers + mirror, run site.yml, print the
@@ -40,11 +42,28 @@ CACHE = Path(os.environ.get("RAFTOPS_CACHE", Path.home() / ".cache" / "raftops-e
 MIRROR_DIR = CACHE / "mirror"
 IMAGE_REPO = "raftops-lab"
 # Bump when the image recipe changes in a way the tag would not see.
-IMAGE_RECIPE_VERSION = "1"
+IMAGE_RECIPE_VERSION = "2"
 IMAGE_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "iproute2", "procps",
-    "sudo", "ca-certificates", "curl", "openssl", "chrony", "bind9-dnsutils",
+    "sudo", "ca-certificates", "curl", "openssl", "chrony", "bind9-dnsutils", "openssh-server",
 ]
+# The login user of cloud images: SSH keys only, passwordless sudo.
+IMAGE_USER = "debian"
+# ssh.service runs `sshd -t` first, which fails without host keys: this unit
+# makes the missing ones before it, on the first boot of each container.
+# Debian 13 has its own (sshd-keygen.service): this one runs after it and
+# then finds every key there.
+HOSTKEYS_UNIT = """\
+[Unit]
+Description=Generate this machine's SSH host keys
+After=sshd-keygen.service
+Before=ssh.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+RemainAfterExit=yes
+"""
 IMAGE_SUITES = {"bookworm": "debian12", "trixie": "debian13"}
 # Suites whose etcd packages feed the mirror: bookworm 3.4.23, trixie 3.5.16, sid 3.5.x (newest)
 MIRROR_SUITES = ["bookworm", "trixie", "sid"]
@@ -151,7 +170,8 @@ def ensure_host_tools(*tools: str) -> None:
 
 # --------------------------------------------------------------------------- images
 def image_tag(suite: str) -> str:
-    h = hashlib.sha256(json.dumps([IMAGE_RECIPE_VERSION, suite, IMAGE_PACKAGES]).encode())
+    h = hashlib.sha256(json.dumps([IMAGE_RECIPE_VERSION, suite, IMAGE_PACKAGES, IMAGE_USER,
+                                   HOSTKEYS_UNIT]).encode())
     return f"{IMAGE_REPO}:{IMAGE_SUITES[suite]}-{h.hexdigest()[:12]}"
 
 
@@ -185,13 +205,41 @@ def build_image(suite: str) -> str:
         for unit in ["systemd-timesyncd.service", "getty@tty1.service"]:
             for link in glob.glob(os.path.join(rootfs, "etc/systemd/system/*/", unit)):
                 os.unlink(link)
-        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        ssh_login(rootfs)
+        tar = subprocess.Popen(["tar", "--numeric-owner", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         run(["docker", "import", "-c", 'CMD ["/lib/systemd/systemd"]', "-", tag],
             stdin=tar.stdout, capture=True)
         tar.wait()
     run(["docker", "tag", tag, alias])
     log(f"image {tag} built in {time.time() - t0:.0f}s")
     return alias
+
+
+def ssh_login(rootfs: str) -> None:
+    """sshd enabled, host keys made at first boot (no two containers share
+    them), and the cloud images' login user: key only, passwordless sudo."""
+    for key in glob.glob(os.path.join(rootfs, "etc/ssh/ssh_host_*")):
+        os.unlink(key)
+    systemd = Path(rootfs, "etc/systemd/system")
+    (systemd / "ssh-hostkeys.service").write_text(HOSTKEYS_UNIT)
+    for wants, unit, target in [
+        ("multi-user.target.wants", "ssh.service", "/lib/systemd/system/ssh.service"),
+        ("ssh.service.wants", "ssh-hostkeys.service", "/etc/systemd/system/ssh-hostkeys.service"),
+    ]:
+        (systemd / wants).mkdir(exist_ok=True)
+        link = systemd / wants / unit
+        if not link.is_symlink():
+            link.symlink_to(target)
+    # A container has no CAP_AUDIT_CONTROL: a required pam_loginuid refuses every login.
+    pam = Path(rootfs, "etc/pam.d/sshd")
+    pam.write_text(re.sub(r"^session\s+required\s+pam_loginuid\.so", "session optional pam_loginuid.so",
+                          pam.read_text(), flags=re.M))
+    # "*": no password can match, and unlike "!" sshd does not take it for a locked account.
+    run(["chroot", rootfs, "useradd", "--create-home", "--home-dir", f"/home/{IMAGE_USER}",
+         "--shell", "/bin/bash", "--password", "*", IMAGE_USER], capture=True)
+    sudoers = Path(rootfs, "etc/sudoers.d", f"90-{IMAGE_USER}")
+    sudoers.write_text(f"{IMAGE_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
 
 
 # --------------------------------------------------------------------------- mirror

@@ -8,6 +8,8 @@ import subprocess
 import pytest
 import testinfra
 
+from conftest import host_spec
+
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 PROJECT = os.environ["MOLECULE_PROJECT_DIRECTORY"]
 HOSTS = ["raftops-default-etcd-1", "raftops-default-etcd-2", "raftops-default-etcd-3"]
@@ -19,7 +21,8 @@ STATE_CMD = ("sha1sum /etc/etcd/etcd.conf /etc/systemd/system/etcd.service; "
 def host_state():
     state = {}
     for h in HOSTS:
-        host = testinfra.get_host(f"ansible://{h}?ansible_inventory={INVENTORY}")
+        # The files are root's: host_spec runs the command through sudo.
+        host = testinfra.get_host(host_spec(h))
         state[h] = host.check_output(f"bash -c '{STATE_CMD}'")
     return state
 

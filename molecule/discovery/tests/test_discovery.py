@@ -4,9 +4,9 @@ a v2 discovery URL, and what v3 discovery recorded in the discovery service,
 are checked in side_effect.yml (the service is gone by the second verify)."""
 import re
 
-from conftest import ETCD_HOSTS, INVENTORY
+from conftest import ETCD_HOSTS, host_spec
 
-testinfra_hosts = [f"ansible://{h}?ansible_inventory={INVENTORY}" for h in ETCD_HOSTS]
+testinfra_hosts = [host_spec(h) for h in ETCD_HOSTS]
 
 
 def token(host):

@@ -1,9 +1,9 @@
 """DNS bootstrap: SRV records from dnsmasq, names in URLs and certificates."""
 import re
 
-from conftest import ETCD_HOSTS, INVENTORY
+from conftest import ETCD_HOSTS, host_spec
 
-testinfra_hosts = [f"ansible://{h}?ansible_inventory={INVENTORY}" for h in ETCD_HOSTS]
+testinfra_hosts = [host_spec(h) for h in ETCD_HOSTS]
 DOMAIN = "cluster.etcd.test"
 
 

@@ -1,5 +1,6 @@
-"""Shared fixtures for the Molecule verifiers: the etcd hosts of the scenario
-and an etcdctl runner that uses the member's own root environment."""
+"""Shared fixtures for the Molecule verifiers: the etcd hosts of the scenario,
+how testinfra reaches them, and an etcdctl runner that uses the member's own
+root environment."""
 import json
 import os
 import shlex
@@ -10,6 +11,16 @@ import testinfra.utils.ansible_runner
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 ETCD_HOSTS = RUNNER.get_hosts("etcd")
+
+
+def host_spec(name):
+    """testinfra's address of an inventory host. testinfra logs in as Ansible
+    does (the docker connection as root, or SSH as the inventory's user);
+    where that user is not root, every command runs through sudo, as the
+    playbooks' tasks do (become)."""
+    user = RUNNER.get_variables(name).get("ansible_user", "root")
+    sudo = "" if user == "root" else "&sudo=true"
+    return f"ansible://{name}?ansible_inventory={INVENTORY}{sudo}"
 
 
 def etcdctl(host, args, endpoints=None, check=True):
@@ -34,4 +45,4 @@ def hostvars():
 
 @pytest.fixture(scope="module")
 def first():
-    return testinfra.get_host(f"ansible://{ETCD_HOSTS[0]}?ansible_inventory={INVENTORY}")
+    return testinfra.get_host(host_spec(ETCD_HOSTS[0]))

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from conftest import ETCD_HOSTS, INVENTORY, etcdctl, etcdctl_json
+from conftest import ETCD_HOSTS, etcdctl, etcdctl_json, host_spec
 
-testinfra_hosts = [f"ansible://{h}?ansible_inventory={INVENTORY}" for h in ETCD_HOSTS]
+testinfra_hosts = [host_spec(h) for h in ETCD_HOSTS]
 
 
 def my_ip(host):
