@@ -38,6 +38,92 @@ def rolling_restart(lab: Lab) -> None:
     lab.idempotent("rolling_restart", {"etcd_restart_before": stamp})
 
 
+
+def unit_state(lab: Lab, host: str) -> tuple[str, str]:
+    """(ActiveState, ExecMainStartTimestampMonotonic) of etcd on `host`."""
+    out = lab.sh(host, "systemctl show -p ActiveState -p ExecMainStartTimestampMonotonic etcd", check=False)
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return props.get("ActiveState", ""), props.get("ExecMainStartTimestampMonotonic", "")
+
+
+# The etcd process of a member killed for good: systemd would start it again
+# after RestartSec (the unit's Restart=on-failure), which hides the fault, so
+# a runtime drop-in turns that off first, as for a member that crashes at
+# every start. The fault clears when it is removed and etcd started.
+NO_RESTART = "/run/systemd/system/etcd.service.d/zz-raftops-fault.conf"
+
+
+def kill_etcd(lab: Lab, host: str) -> None:
+    lab.sh(host, f"mkdir -p {Path(NO_RESTART).parent} && printf '[Service]\\nRestart=no\\n' > {NO_RESTART} "
+                 "&& systemctl daemon-reload && systemctl kill -s KILL etcd")
+
+
+def revive_etcd(lab: Lab, host: str) -> None:
+    lab.sh(host, f"rm -f {NO_RESTART} && systemctl daemon-reload && systemctl reset-failed etcd; systemctl start etcd")
+
+
+def fault_mid_roll(lab: Lab, what: str, inject, clear, cause: str) -> None:
+    """rolling_restart with a fault on a member the roll has not reached yet
+    (the second follower), injected the moment the first follower runs again
+    after its restart (its etcd unit watched from outside: active, with a new
+    start time). The health gate gives up well before etcd_health_timeout,
+    naming the member, its URL and the cause, and the command that resumes
+    the roll; nothing else is restarted (the leader keeps its process), the
+    membership is unchanged. Once the fault clears, the same command finishes
+    the roll and then reports changed=0; no acknowledged write is lost."""
+    expect(sorted(lab.members(H[0])) == sorted(ORIGINAL), f"{lab.step} starts from the original members")
+    leader = lab.leader(H[0])
+    first, victim = [h for h in ORIGINAL if h != leader]
+    before = {h: unit_state(lab, h)[1] for h in ORIGINAL}
+    stamp = int(time.time())
+    extra = {"etcd_restart_before": stamp}
+    url = f"https://{lab.ips[victim]}:2379"
+    state: dict = {}
+    with lab.writer(lab.step, ORIGINAL):
+        run = lab.faulted(
+            "rolling_restart", extra, f"{what} {victim} once {first} runs again after its restart",
+            when=lambda: (lambda active, since: active == "active" and since != before[first])(*unit_state(lab, first)),
+            inject=lambda: state.update(undo=inject(victim)))
+        out = run["output"]
+        expect(run["rc"] != 0, f"rolling_restart completed although {victim} was {what}")
+        gave_up = re.search(rf"gave up after (\d+)s of (\d+)s because the cause is clear: member {re.escape(victim)}: "
+                            rf"{cause} on {re.escape(url)}", out)
+        expect(gave_up is not None, f"the failure does not name {victim}, {url} and /{cause}/; log {run['log']}")
+        waited, timeout = int(gave_up.group(1)), int(gave_up.group(2))
+        expect(waited <= timeout * 3 // 4 and run["after_fault_s"] < timeout,
+               f"the gate waited {waited}s of {timeout}s ({run['after_fault_s']:.0f}s after the fault): not early")
+        resume = rf"`ansible-playbook raftops\.etcd\.rolling_restart [^`]* -e etcd_restart_before={stamp}` resumes"
+        expect(re.search(resume, out) is not None, "the failure does not name the command that resumes the roll")
+        # Nothing made worse: the leader was not restarted, only the victim is down.
+        expect(unit_state(lab, leader)[1] == before[leader], f"the roll went on and restarted the leader {leader}")
+        expect(unit_state(lab, first)[0] == "active", f"{first} does not run after its restart")
+        members = lab.members(first)
+        expect(sorted(members) == sorted(ORIGINAL) and not any(m.get("isLearner") for m in members.values()),
+               f"the membership changed: {sorted(members)}")
+        lab.report.append(dict(step=f"{lab.step}_first_run", gave_up_after_s=waited, timeout_s=timeout,
+                               fault_to_end_s=round(run["after_fault_s"])))
+        clear(victim, state.get("undo"))
+        lab.healthy(first)
+        lab.playbook("rolling_restart", extra)
+    after = {h: unit_state(lab, h)[1] for h in ORIGINAL}
+    expect(all(after[h] != before[h] for h in ORIGINAL), f"not every member runs again since the roll: {before} {after}")
+    lab.idempotent("rolling_restart", extra)
+
+
+def killed_mid_roll(lab: Lab) -> None:
+    """A follower's etcd process SIGKILLed (and not restarted) in the middle
+    of rolling_restart: the gate finds its client URL refusing connections."""
+    fault_mid_roll(lab, "etcd SIGKILLed on", lambda h: kill_etcd(lab, h), lambda h, _undo: revive_etcd(lab, h),
+                   "connection refused")
+
+
+def cut_off_mid_roll(lab: Lab) -> None:
+    """A follower cut off from the scenario's network (docker network
+    disconnect) in the middle of rolling_restart, then connected again with
+    the same address: the gate finds its client URL unreachable."""
+    fault_mid_roll(lab, "network cut off from", lambda h: lab.cut_off(h), lambda h, nets: lab.reconnect(h, nets),
+                   "unreachable")
+
 def scale_out(lab: Lab) -> None:
     # Check mode on hosts that have nothing yet: install, PKI and join
     # predicted. Twice: in inventory order, and with the new hosts first
@@ -345,7 +431,7 @@ def scale_out_interrupted(lab: Lab) -> None:
 
 
 if __name__ == "__main__":
-    steps = [rolling_restart, scale_out, scale_in, scale_out_interrupted, replace_in_place, update_peer_urls,
+    steps = [rolling_restart, killed_mid_roll, cut_off_mid_roll, scale_out, scale_in, scale_out_interrupted, replace_in_place, update_peer_urls,
              swap_host_down, maintenance, nospace, backup_and_restore, recover_quorum]
     only = sys.argv[1:]
     sys.exit(Lab("day2").steps([s for s in steps if not only or s.__name__ in only]))
