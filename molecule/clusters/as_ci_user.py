@@ -6,7 +6,11 @@ root by the scenario's converge and side_effect playbooks) runs
 copy of Molecule's inventory, with its own copy of the run's SSH key, and with
 MOLECULE_EPHEMERAL_DIRECTORY pointing at a directory that user owns: the
 controller PKI and fetched backups (molecule/resources/vars/lab.yml) are
-written there by that user, never by root. The hosts are reached over SSH as
+written there by that user, never by root. The user runs its own
+virtualenv (the system Python with the pinned ansible and ansible-core of
+requirements-dev.txt, made once in its home) and its own copy of the
+checkout, because the runner's Python and the clone may sit in root's
+private home. The hosts are reached over SSH as
 `debian` with sudo, as in the default scenario.
 
     as_ci_user.py reset                       # create the user, empty its run directory
@@ -38,7 +42,13 @@ from pathlib import Path
 
 USER = "raftops-ci"
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+# The user's own tool chain: the system Python (the test runner's may live in
+# root's private home) with the pinned Ansible of requirements-dev.txt.
+SYSTEM_PYTHON = "/usr/bin/python3"
+PINNED = [line.strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+          if re.match(r"ansible(-core)?==", line.strip())]
+# What of the checkout the user needs (a copy: the clone may sit in a private home).
+SKIP = shutil.ignore_patterns(".git", ".venv", ".cache", "__pycache__", "*.pyc", "tests", ".pki", "*.tar.gz")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 TASK = re.compile(r"^TASK \[(.*)\]")
 CHANGED = re.compile(r"^changed: \[([^\]\s]+)")
@@ -75,6 +85,23 @@ def chown_tree(path: Path, user: pwd.struct_passwd) -> None:
         os.chown(p, user.pw_uid, user.pw_gid, follow_symlinks=False)
 
 
+def user_venv(user: pwd.struct_passwd) -> Path:
+    """The user's virtualenv with the pinned Ansible, made once per pin set
+    (complete once .complete exists; an interrupted one is made again)."""
+    key = hashlib.sha256("\n".join(PINNED).encode()).hexdigest()[:10]
+    venv = Path(user.pw_dir) / ".cache" / "raftops-etcd" / f"venv-{key}"
+    if (venv / ".complete").exists():
+        return venv
+    env = {"HOME": user.pw_dir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+           **{k: v for k, v in os.environ.items() if k.startswith("PIP_") or k.lower().endswith("_proxy")}}
+    for cmd in (["rm", "-rf", str(venv)], ["mkdir", "-p", str(venv.parent)], [SYSTEM_PYTHON, "-m", "venv", str(venv)],
+                [str(venv / "bin" / "pip"), "install", "-q", *PINNED], ["touch", str(venv / ".complete")]):
+        res = as_user(user, cmd, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if res.returncode != 0:
+            raise SystemExit(f"{USER}: {' '.join(cmd)} failed ({res.returncode}):\n{res.stdout[-3000:]}")
+    return venv
+
+
 def reset() -> None:
     user = ensure_user()
     run = run_dir(user)
@@ -87,14 +114,11 @@ def reset() -> None:
             break
         os.chown(p, user.pw_uid, user.pw_gid)
     os.chmod(run, 0o700)
-    base = {"HOME": user.pw_dir, "PATH": "/usr/bin:/bin"}
-    probe = as_user(user, ["test", "-r", str(ROOT / "ansible.cfg"), "-a", "-x", str(BIN / "ansible-playbook")],
-                    base)
-    if probe.returncode != 0:
-        raise SystemExit(f"{USER} cannot read {ROOT} or run {BIN / 'ansible-playbook'}: the checkout and its "
-                         "virtualenv must be readable by other local users (and their parent directories "
-                         "searchable), as a clone with the usual umask 022 outside a private home is")
-    print(json.dumps({"user": USER, "run_dir": str(run)}))
+    venv = user_venv(user)
+    copy = run / "src"
+    shutil.copytree(ROOT, copy, ignore=SKIP, symlinks=True)
+    chown_tree(run, user)
+    print(json.dumps({"user": USER, "run_dir": str(run), "venv": str(venv), "checkout": str(copy)}))
 
 
 def run(playbook: str, args: list[str]) -> int:
@@ -102,8 +126,10 @@ def run(playbook: str, args: list[str]) -> int:
     run = run_dir(user)
     ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    if not run.is_dir():
-        raise SystemExit(f"{run} is missing: the scenario's prepare step (as_ci_user.py reset) did not run")
+    venv = user_venv(user)
+    copy = run / "src"
+    if not copy.is_dir():
+        raise SystemExit(f"{copy} is missing: the scenario's prepare step (as_ci_user.py reset) did not run")
     # Molecule rewrites its inventory on every command: copy it each time.
     # The key is the run's (prepare.yml made it), readable by the user only.
     if (run / "inventory").exists():
@@ -114,18 +140,21 @@ def run(playbook: str, args: list[str]) -> int:
     os.chmod(run / "id_ed25519", 0o600)
     env = {
         "HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name, "LANG": "C.UTF-8",
-        "PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ANSIBLE_CONFIG": str(copy / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_STDOUT_CALLBACK": "default", "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
         # lab.yml puts the controller PKI and fetched backups here.
         "MOLECULE_EPHEMERAL_DIRECTORY": str(run),
     }
-    argv = [str(BIN / "ansible-playbook"), "-i", str(run / "inventory"),
+    # Playbooks of the checkout run from the user's copy of it.
+    if Path(playbook).is_absolute():
+        playbook = str(copy / Path(playbook).resolve().relative_to(ROOT))
+    argv = [str(venv / "bin" / "ansible-playbook"), "-i", str(run / "inventory"),
             "-e", f"ansible_ssh_private_key_file={run / 'id_ed25519'}", playbook, *args]
     logs = ephemeral / "ci-user"
     logs.mkdir(exist_ok=True)
     log = logs / f"{len(list(logs.glob('*.log'))) + 1:02d}-{re.sub(r'[.]ya?ml$', '', Path(playbook).name)}.log"
-    res = as_user(user, argv, env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    res = as_user(user, argv, env, cwd=str(copy), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log.write_text("+ " + " ".join(argv) + f"\n# as {USER}\n" + res.stdout)
     recap = {h: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, n)))
              for h, *n in RECAP.findall(res.stdout)}
