@@ -43,7 +43,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 REQS = ROOT / "requirements-dev.txt"
 # Full tier, in order. `default` doubles as the quick tier's scenario.
-SCENARIOS = ["default", "debian13", "modules", "dns", "discovery", "day2", "upgrade"]
+SCENARIOS = ["default", "debian13", "modules", "dns", "discovery", "clusters", "day2", "upgrade"]
 QUICK_SCENARIOS = ["default"]
 CACHE = Path(os.environ.get("RAFTOPS_CACHE", Path.home() / ".cache" / "raftops-etcd"))
 REPORT = CACHE / "reports" / "pipeline.json"
@@ -51,7 +51,7 @@ LOGS = CACHE / "reports" / "logs"
 # Longest first, so that the lanes end close together (seconds of the clean-clone
 # run in two lanes).
 EXPECTED = {"day2": 2750, "upgrade": 1905, "default": 658, "discovery": 548, "modules": 454,
-            "debian13": 408, "dns": 314}
+            "clusters": 450, "debian13": 408, "dns": 314}  # clusters: an estimate, not yet measured
 # (step, seconds, "passed" | "failed" | "not run"), in plan order.
 RESULTS: list[tuple[str, float, str]] = []
 FAILED_SCENARIOS: list[dict] = []
