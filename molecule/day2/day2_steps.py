@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resources"))
 
-from day2 import LAB_VARS, Lab, expect  # noqa: E402
+from day2 import Lab, expect  # noqa: E402
 
 H = [f"raftops-day2-etcd-{n}" for n in range(1, 6)]
 ORIGINAL, GROWN, SWAPPED = H[:3], H, [H[0], H[1], H[3]]
@@ -37,6 +37,11 @@ def rolling_restart(lab: Lab) -> None:
     expect(all(before[h] != after[h] for h in ORIGINAL), f"not every member restarted: {before} {after}")
     lab.idempotent("rolling_restart", {"etcd_restart_before": stamp})
 
+
+def restarted(state: tuple[str, str], since: str) -> bool:
+    """etcd runs again, started after `since` (its start time before the roll)."""
+    active, started = state
+    return active == "active" and started != since
 
 
 def unit_state(lab: Lab, host: str) -> tuple[str, str]:
@@ -82,7 +87,7 @@ def fault_mid_roll(lab: Lab, what: str, inject, clear, cause: str) -> None:
     with lab.writer(lab.step, ORIGINAL):
         run = lab.faulted(
             "rolling_restart", extra, f"{what} {victim} once {first} runs again after its restart",
-            when=lambda: (lambda active, since: active == "active" and since != before[first])(*unit_state(lab, first)),
+            when=lambda: restarted(unit_state(lab, first), before[first]),
             inject=lambda: state.update(undo=inject(victim)))
         out = run["output"]
         expect(run["rc"] != 0, f"rolling_restart completed although {victim} was {what}")
@@ -121,8 +126,8 @@ def cut_off_mid_roll(lab: Lab) -> None:
     """A follower cut off from the scenario's network (docker network
     disconnect) in the middle of rolling_restart, then connected again with
     the same address: the gate finds its client URL unreachable."""
-    fault_mid_roll(lab, "network cut off from", lambda h: lab.cut_off(h), lambda h, nets: lab.reconnect(h, nets),
-                   "unreachable")
+    fault_mid_roll(lab, "network cut off from", lab.cut_off, lab.reconnect, "unreachable")
+
 
 def scale_out(lab: Lab) -> None:
     # Check mode on hosts that have nothing yet: install, PKI and join

@@ -128,13 +128,13 @@ def test_clear_causes_count_consecutive_checks_of_the_same_cause():
     causes.update({"etcd-2": cut})
     causes.update({"etcd-2": None})
     assert causes.streaks == {}
-    for _ in range(10):
+    for _attempt in range(10):
         assert causes.update({"etcd-3": slow}) == []
 
 
 def test_clear_causes_zero_never_gives_up():
     causes = u.ClearCauses(0)
-    for _ in range(10):
+    for _attempt in range(10):
         assert causes.update({"etcd-2": dict(cause="refused", clear=True, detail="x")}) == []
 
 
