@@ -58,16 +58,23 @@ def unit_state(lab: Lab, host: str) -> tuple[str, str]:
 NO_RESTART = "/run/systemd/system/etcd.service.d/zz-raftops-fault.conf"
 
 
-def kill_etcd(lab: Lab, host: str) -> None:
+def no_restart(lab: Lab, host: str) -> None:
+    """Written before the roll starts, so that the fault itself is one quick
+    command (the roll restarts the member itself with systemctl restart,
+    which Restart=no does not stop)."""
     lab.sh(host, f"mkdir -p {Path(NO_RESTART).parent} && printf '[Service]\\nRestart=no\\n' > {NO_RESTART} "
-                 "&& systemctl daemon-reload && systemctl kill -s KILL etcd")
+                 "&& systemctl daemon-reload")
+
+
+def kill_etcd(lab: Lab, host: str) -> None:
+    lab.sh(host, "systemctl kill -s KILL etcd")
 
 
 def revive_etcd(lab: Lab, host: str) -> None:
     lab.sh(host, f"rm -f {NO_RESTART} && systemctl daemon-reload && systemctl reset-failed etcd; systemctl start etcd")
 
 
-def fault_mid_roll(lab: Lab, what: str, inject, clear, cause: str) -> None:
+def fault_mid_roll(lab: Lab, what: str, inject, clear, cause: str, prepare=None) -> None:
     """rolling_restart with a fault on a member the roll has not reached yet
     (the second follower), injected the moment the first follower runs again
     after its restart (its etcd unit watched from outside: active, with a new
@@ -84,30 +91,15 @@ def fault_mid_roll(lab: Lab, what: str, inject, clear, cause: str) -> None:
     extra = {"etcd_restart_before": stamp}
     url = f"https://{lab.ips[victim]}:2379"
     state: dict = {}
+    if prepare:
+        prepare(victim)
     with lab.writer(lab.step, ORIGINAL):
-        run = lab.faulted(
-            "rolling_restart", extra, f"{what} {victim} once {first} runs again after its restart",
-            when=lambda: restarted(unit_state(lab, first), before[first]),
-            inject=lambda: state.update(undo=inject(victim)))
-        out = run["output"]
-        expect(run["rc"] != 0, f"rolling_restart completed although {victim} was {what}")
-        gave_up = re.search(rf"gave up after (\d+)s of (\d+)s because the cause is clear: member {re.escape(victim)}: "
-                            rf"{cause} on {re.escape(url)}", out)
-        expect(gave_up is not None, f"the failure does not name {victim}, {url} and /{cause}/; log {run['log']}")
-        waited, timeout = int(gave_up.group(1)), int(gave_up.group(2))
-        expect(waited <= timeout * 3 // 4 and run["after_fault_s"] < timeout,
-               f"the gate waited {waited}s of {timeout}s ({run['after_fault_s']:.0f}s after the fault): not early")
-        resume = rf"`ansible-playbook raftops\.etcd\.rolling_restart [^`]* -e etcd_restart_before={stamp}` resumes"
-        expect(re.search(resume, out) is not None, "the failure does not name the command that resumes the roll")
-        # Nothing made worse: the leader was not restarted, only the victim is down.
-        expect(unit_state(lab, leader)[1] == before[leader], f"the roll went on and restarted the leader {leader}")
-        expect(unit_state(lab, first)[0] == "active", f"{first} does not run after its restart")
-        members = lab.members(first)
-        expect(sorted(members) == sorted(ORIGINAL) and not any(m.get("isLearner") for m in members.values()),
-               f"the membership changed: {sorted(members)}")
-        lab.report.append(dict(step=f"{lab.step}_first_run", gave_up_after_s=waited, timeout_s=timeout,
-                               fault_to_end_s=round(run["after_fault_s"])))
-        clear(victim, state.get("undo"))
+        try:
+            roll_with_fault(lab, what, inject, cause, state, leader, first, victim, before, stamp, url)
+        finally:
+            # Also when a check failed: the member runs and is reachable again.
+            if "undo" in state or prepare:
+                clear(victim, state.get("undo"))
         lab.healthy(first)
         lab.playbook("rolling_restart", extra)
     after = {h: unit_state(lab, h)[1] for h in ORIGINAL}
@@ -115,11 +107,39 @@ def fault_mid_roll(lab: Lab, what: str, inject, clear, cause: str) -> None:
     lab.idempotent("rolling_restart", extra)
 
 
+def roll_with_fault(lab: Lab, what: str, inject, cause: str, state: dict, leader: str, first: str, victim: str,
+                    before: dict, stamp: int, url: str) -> None:
+    """The faulted roll and what must hold after it (see fault_mid_roll)."""
+    extra = {"etcd_restart_before": stamp}
+    run = lab.faulted(
+        "rolling_restart", extra, f"{what} {victim} once {first} runs again after its restart",
+        when=lambda: restarted(unit_state(lab, first), before[first]),
+        inject=lambda: state.update(undo=inject(victim)))
+    out = run["output"]
+    expect(run["rc"] != 0, f"rolling_restart completed although {victim} was {what}")
+    gave_up = re.search(rf"gave up after (\d+)s of (\d+)s because the cause is clear: member {re.escape(victim)}: "
+                        rf"{cause} on {re.escape(url)}", out)
+    expect(gave_up is not None, f"the failure does not name {victim}, {url} and /{cause}/; log {run['log']}")
+    waited, timeout = int(gave_up.group(1)), int(gave_up.group(2))
+    expect(waited <= timeout * 3 // 4 and run["after_fault_s"] < timeout,
+           f"the gate waited {waited}s of {timeout}s ({run['after_fault_s']:.0f}s after the fault): not early")
+    resume = rf"`ansible-playbook raftops\.etcd\.rolling_restart [^`]* -e etcd_restart_before={stamp}` resumes"
+    expect(re.search(resume, out) is not None, "the failure does not name the command that resumes the roll")
+    # Nothing made worse: the leader was not restarted, only the victim is down.
+    expect(unit_state(lab, leader)[1] == before[leader], f"the roll went on and restarted the leader {leader}")
+    expect(unit_state(lab, first)[0] == "active", f"{first} does not run after its restart")
+    members = lab.members(first)
+    expect(sorted(members) == sorted(ORIGINAL) and not any(m.get("isLearner") for m in members.values()),
+           f"the membership changed: {sorted(members)}")
+    lab.report.append(dict(step=f"{lab.step}_first_run", gave_up_after_s=waited, timeout_s=timeout,
+                           fault_to_end_s=round(run["after_fault_s"])))
+
+
 def killed_mid_roll(lab: Lab) -> None:
     """A follower's etcd process SIGKILLed (and not restarted) in the middle
     of rolling_restart: the gate finds its client URL refusing connections."""
     fault_mid_roll(lab, "etcd SIGKILLed on", lambda h: kill_etcd(lab, h), lambda h, _undo: revive_etcd(lab, h),
-                   "connection refused")
+                   "connection refused", prepare=lambda h: no_restart(lab, h))
 
 
 def cut_off_mid_roll(lab: Lab) -> None:
