@@ -132,15 +132,22 @@ class Lab:
                    MOLECULE_EPHEMERAL_DIRECTORY=str(self.ephemeral))
         return env
 
+    def command(self, name: str, extra: dict | None, tag: str = "") -> list[str]:
+        """The ansible-playbook command line of raftops.etcd.<name> with the
+        lab's inventories and variables and `extra` (written to a file named
+        after the playbook and `tag`)."""
+        ev_file = self.work / f"extra-{name}{tag}.json"
+        ev_file.write_text(json.dumps(dict(self.extra, **(extra or {}))))
+        inventories = [self.inventory] + ([self.extra_inventory] if self.extra_inventory.exists() else [])
+        return [str(Path(sys.executable).with_name("ansible-playbook")),
+                *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}",
+                "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+
     def playbook(self, name: str, extra: dict | None = None, expect_fail: str | None = None,
                  check: bool = False) -> dict[str, int]:
         """Run raftops.etcd.<name>; return {host: changed}. expect_fail: a regex the failure must show."""
         ev = dict(self.extra, **(extra or {}))
-        ev_file = self.work / f"extra-{name}.json"
-        ev_file.write_text(json.dumps(ev))
-        inventories = [self.inventory] + ([self.extra_inventory] if self.extra_inventory.exists() else [])
-        cmd = [str(Path(sys.executable).with_name("ansible-playbook")),
-               *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}", "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+        cmd = self.command(name, extra)
         if check:
             cmd.append("--check")
         print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(ev)}{' --check' if check else ''}", flush=True)
@@ -176,12 +183,7 @@ class Lab:
         moment it holds: a controller that dies there. Returns what the
         watcher saw. Fails when the playbook ends first or nothing is seen
         within `timeout` seconds (the watcher's own deadline is the same)."""
-        ev_file = self.work / f"extra-{name}-killed.json"
-        ev_file.write_text(json.dumps(dict(self.extra, **(extra or {}))))
-        inventories = [self.inventory] + ([self.extra_inventory] if self.extra_inventory.exists() else [])
-        cmd = [str(Path(sys.executable).with_name("ansible-playbook")),
-               *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}",
-               "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+        cmd = self.command(name, extra, "-killed")
         log = self.work / f"{name}-killed-{int(time.time())}.log"
         print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(extra)}  (SIGKILL once {' '.join(watch)} on {host})"
               f"{' ' + json.dumps(env) if env else ''}", flush=True)
@@ -227,12 +229,7 @@ class Lab:
         Bounded: fails when the playbook ends before `when` holds, or when it
         has not ended `timeout` seconds after it started (then it is killed).
         Returns rc, output and the seconds from the fault to the end."""
-        ev_file = self.work / f"extra-{name}-faulted.json"
-        ev_file.write_text(json.dumps(dict(self.extra, **(extra or {}))))
-        inventories = [self.inventory] + ([self.extra_inventory] if self.extra_inventory.exists() else [])
-        cmd = [str(Path(sys.executable).with_name("ansible-playbook")),
-               *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}",
-               "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
+        cmd = self.command(name, extra, "-faulted")
         log = self.work / f"{name}-faulted-{int(time.time())}.log"
         print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(extra)}  ({fault})", flush=True)
         t0 = time.monotonic()
