@@ -20,5 +20,5 @@ lab:             ## bring up 3 lab hosts, run site.yml, print the cluster
 	PATH=$(CURDIR)/.venv/bin:$$PATH $(PY) scripts/lab.py up
 lab-down:
 	$(PY) scripts/lab.py down
-bench:           ## cold and no-op site.yml timings on the lab
+bench:           ## site.yml, growth and day-2 timings on the lab, with a task profile (#11)
 	PATH=$(CURDIR)/.venv/bin:$$PATH $(PY) scripts/bench.py --runs 3

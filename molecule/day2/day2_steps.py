@@ -3,11 +3,7 @@ running and each re-run for changed=0 (see molecule/resources/day2.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import select
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resources"))
 
-from day2 import LAB_VARS, Lab, expect  # noqa: E402
+from day2 import Lab, expect  # noqa: E402
 
 H = [f"raftops-day2-etcd-{n}" for n in range(1, 6)]
 ORIGINAL, GROWN, SWAPPED = H[:3], H, [H[0], H[1], H[3]]
@@ -42,6 +38,117 @@ def rolling_restart(lab: Lab) -> None:
     lab.idempotent("rolling_restart", {"etcd_restart_before": stamp})
 
 
+def restarted(state: tuple[str, str], since: str) -> bool:
+    """etcd runs again, started after `since` (its start time before the roll)."""
+    active, started = state
+    return active == "active" and started != since
+
+
+def unit_state(lab: Lab, host: str) -> tuple[str, str]:
+    """(ActiveState, ExecMainStartTimestampMonotonic) of etcd on `host`."""
+    out = lab.sh(host, "systemctl show -p ActiveState -p ExecMainStartTimestampMonotonic etcd", check=False)
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return props.get("ActiveState", ""), props.get("ExecMainStartTimestampMonotonic", "")
+
+
+# The etcd process of a member killed for good: systemd would start it again
+# after RestartSec (the unit's Restart=on-failure), which hides the fault, so
+# a runtime drop-in turns that off first, as for a member that crashes at
+# every start. The fault clears when it is removed and etcd started.
+NO_RESTART = "/run/systemd/system/etcd.service.d/zz-raftops-fault.conf"
+
+
+def no_restart(lab: Lab, host: str) -> None:
+    """Written before the roll starts, so that the fault itself is one quick
+    command (the roll restarts the member itself with systemctl restart,
+    which Restart=no does not stop)."""
+    lab.sh(host, f"mkdir -p {Path(NO_RESTART).parent} && printf '[Service]\\nRestart=no\\n' > {NO_RESTART} "
+                 "&& systemctl daemon-reload")
+
+
+def kill_etcd(lab: Lab, host: str) -> None:
+    lab.sh(host, "systemctl kill -s KILL etcd")
+
+
+def revive_etcd(lab: Lab, host: str) -> None:
+    lab.sh(host, f"rm -f {NO_RESTART} && systemctl daemon-reload && systemctl reset-failed etcd; systemctl start etcd")
+
+
+def fault_mid_roll(lab: Lab, what: str, inject, clear, cause: str, prepare=None) -> None:
+    """rolling_restart with a fault on a member the roll has not reached yet
+    (the second follower), injected the moment the first follower runs again
+    after its restart (its etcd unit watched from outside: active, with a new
+    start time). The health gate gives up well before etcd_health_timeout,
+    naming the member, its URL and the cause, and the command that resumes
+    the roll; nothing else is restarted (the leader keeps its process), the
+    membership is unchanged. Once the fault clears, the same command finishes
+    the roll and then reports changed=0; no acknowledged write is lost."""
+    expect(sorted(lab.members(H[0])) == sorted(ORIGINAL), f"{lab.step} starts from the original members")
+    leader = lab.leader(H[0])
+    first, victim = [h for h in ORIGINAL if h != leader]
+    before = {h: unit_state(lab, h)[1] for h in ORIGINAL}
+    stamp = int(time.time())
+    extra = {"etcd_restart_before": stamp}
+    url = f"https://{lab.ips[victim]}:2379"
+    state: dict = {}
+    if prepare:
+        prepare(victim)
+    with lab.writer(lab.step, ORIGINAL):
+        try:
+            roll_with_fault(lab, what, inject, cause, state, leader, first, victim, before, stamp, url)
+        finally:
+            # Also when a check failed: the member runs and is reachable again.
+            if "undo" in state or prepare:
+                clear(victim, state.get("undo"))
+        lab.healthy(first)
+        lab.playbook("rolling_restart", extra)
+    after = {h: unit_state(lab, h)[1] for h in ORIGINAL}
+    expect(all(after[h] != before[h] for h in ORIGINAL), f"not every member runs again since the roll: {before} {after}")
+    lab.idempotent("rolling_restart", extra)
+
+
+def roll_with_fault(lab: Lab, what: str, inject, cause: str, state: dict, leader: str, first: str, victim: str,
+                    before: dict, stamp: int, url: str) -> None:
+    """The faulted roll and what must hold after it (see fault_mid_roll)."""
+    extra = {"etcd_restart_before": stamp}
+    run = lab.faulted(
+        "rolling_restart", extra, f"{what} {victim} once {first} runs again after its restart",
+        when=lambda: restarted(unit_state(lab, first), before[first]),
+        inject=lambda: state.update(undo=inject(victim)))
+    out = run["output"]
+    expect(run["rc"] != 0, f"rolling_restart completed although {victim} was {what}")
+    gave_up = re.search(rf"gave up after (\d+)s of (\d+)s because the cause is clear: member {re.escape(victim)}: "
+                        rf"{cause} on {re.escape(url)}", out)
+    expect(gave_up is not None, f"the failure does not name {victim}, {url} and /{cause}/; log {run['log']}")
+    waited, timeout = int(gave_up.group(1)), int(gave_up.group(2))
+    expect(waited <= timeout * 3 // 4 and run["after_fault_s"] < timeout,
+           f"the gate waited {waited}s of {timeout}s ({run['after_fault_s']:.0f}s after the fault): not early")
+    resume = rf"`ansible-playbook raftops\.etcd\.rolling_restart [^`]* -e etcd_restart_before={stamp}` resumes"
+    expect(re.search(resume, out) is not None, "the failure does not name the command that resumes the roll")
+    # Nothing made worse: the leader was not restarted, only the victim is down.
+    expect(unit_state(lab, leader)[1] == before[leader], f"the roll went on and restarted the leader {leader}")
+    expect(unit_state(lab, first)[0] == "active", f"{first} does not run after its restart")
+    members = lab.members(first)
+    expect(sorted(members) == sorted(ORIGINAL) and not any(m.get("isLearner") for m in members.values()),
+           f"the membership changed: {sorted(members)}")
+    lab.report.append(dict(step=f"{lab.step}_first_run", gave_up_after_s=waited, timeout_s=timeout,
+                           fault_to_end_s=round(run["after_fault_s"])))
+
+
+def killed_mid_roll(lab: Lab) -> None:
+    """A follower's etcd process SIGKILLed (and not restarted) in the middle
+    of rolling_restart: the gate finds its client URL refusing connections."""
+    fault_mid_roll(lab, "etcd SIGKILLed on", lambda h: kill_etcd(lab, h), lambda h, _undo: revive_etcd(lab, h),
+                   "connection refused", prepare=lambda h: no_restart(lab, h))
+
+
+def cut_off_mid_roll(lab: Lab) -> None:
+    """A follower cut off from the scenario's network (docker network
+    disconnect) in the middle of rolling_restart, then connected again with
+    the same address: the gate finds its client URL unreachable."""
+    fault_mid_roll(lab, "network cut off from", lab.cut_off, lab.reconnect, "unreachable")
+
+
 def scale_out(lab: Lab) -> None:
     # Check mode on hosts that have nothing yet: install, PKI and join
     # predicted. Twice: in inventory order, and with the new hosts first
@@ -61,12 +168,26 @@ def scale_out(lab: Lab) -> None:
     lab.idempotent("scale_out", {"etcd_cluster_group": "etcd_grown"})
 
 
+def peer_url(lab: Lab, host: str) -> str:
+    return f"https://{lab.ips[host]}:{lab.extra.get('etcd_peer_port', 2380)}"
+
+
 def scale_in(lab: Lab) -> None:
+    """scale_in SIGKILLed right after etcd removed etcd-4 (watched in the
+    member list), before etcd-5's removal and before either host is retired:
+    the same command again removes etcd-5 and retires both hosts."""
     extra = {"etcd_cluster_group": "etcd", "etcd_remove_members": H[3:5]}
     lab.playbook("scale_in", {"etcd_cluster_group": "etcd_grown", "etcd_remove_members": H[3:5]},
                  expect_fail="still in group etcd_grown")
     lab.predicts("scale_in", extra, H[3:5], H)
     with lab.writer("scale_in", ORIGINAL):
+        killed_when(lab, "scale_in", extra, peer_url(lab, H[3]), "absent")
+        settle(lab, H)
+        left = lab.members(H[0])
+        expect(H[3] not in left, f"after the kill, {H[3]} should be removed: {sorted(left)}")
+        expect(lab.sh(H[3], "ls -d /var/lib/etcd.removed-* 2>/dev/null | wc -l").strip() == "0",
+               f"the kill came after {H[3]} was retired: nothing left half done")
+        lab.report.append(dict(step="scale_in_killed", members_after_kill=sorted(left)))
         lab.playbook("scale_in", extra)
     expect(sorted(lab.members(H[0])) == sorted(ORIGINAL), "members after scale_in")
     for h in H[3:5]:
@@ -76,11 +197,22 @@ def scale_in(lab: Lab) -> None:
 
 
 def replace_in_place(lab: Lab) -> None:
+    """The disk of etcd-2 fails: etcd stops, its WAL is gone (what is left is
+    moved aside). replace_node is SIGKILLed the moment the data is moved aside
+    (watched on the host): the member is removed, the host has no data
+    directory and etcd disabled. The same command again rebuilds it."""
     old_id = lab.members(H[0])[H[1]]["ID"]
-    # The disk of etcd-2 fails: etcd stops, its data is gone.
-    lab.sh(H[1], "systemctl stop etcd; rm -rf /var/lib/etcd/member")
+    lab.sh(H[1], "systemctl stop etcd; rm -rf /var/lib/etcd/member/wal")
+    aside = int(lab.sh(H[1], "ls -d /var/lib/etcd.removed-* 2>/dev/null | wc -l").strip())
     extra = {"etcd_replace_member": H[1]}
     with lab.writer("replace_in_place", [H[0], H[2]]):
+        lab.killed("replace_node", extra, H[1], ["file", "/var/lib/etcd.removed-*", str(aside)])
+        settle(lab, H[:3])
+        left = lab.members(H[0])
+        expect(H[1] not in left and len(left) == 2, f"after the kill, {H[1]} should be removed: {sorted(left)}")
+        expect(lab.sh(H[1], "test -e /var/lib/etcd/member || echo moved").strip() == "moved",
+               f"after the kill, the data of {H[1]} should be moved aside")
+        lab.report.append(dict(step="replace_in_place_killed", members_after_kill=sorted(left)))
         lab.playbook("replace_node", extra)
     members = lab.members(H[0])
     expect(members[H[1]]["ID"] != old_id, "etcd-2 was not re-added as a new member")
@@ -106,6 +238,14 @@ def swap_host_down(lab: Lab) -> None:
     lab.playbook("rolling_restart", {"etcd_cluster_group": "etcd_swapped"}, expect_fail="is degraded")
     extra = {"etcd_cluster_group": "etcd_swapped", "etcd_replace_member": H[2]}
     with lab.writer("swap_host_down", [H[0], H[1]]):
+        # SIGKILLed right after the dead member's removal (watched in the
+        # member list), before etcd-4 joins: two members run. The same
+        # command again joins etcd-4.
+        killed_when(lab, "replace_node", extra, peer_url(lab, H[2]), "absent")
+        settle(lab, [H[0], H[1], H[3]])
+        left = lab.members(H[0])
+        expect(sorted(left) == sorted(H[:2]), f"after the kill, {H[:2]} should be the members: {sorted(left)}")
+        lab.report.append(dict(step="swap_host_down_killed", members_after_kill=sorted(left)))
         lab.playbook("replace_node", extra)
     members = lab.members(H[0])
     expect(sorted(members) == sorted(SWAPPED), f"members after the swap: {sorted(members)}")
@@ -174,8 +314,26 @@ def backup_and_restore(lab: Lab) -> None:
     extra = {"etcd_restore_snapshot": str(snaps[0])}
     lab.playbook("restore", extra, expect_fail="is healthy")
     cluster_id = lab.etcdctl(H[0], "endpoint status")[0]["Status"]["header"]["cluster_id"]
-    lab.playbook("restore", dict(extra, etcd_force=True))
-    restored = lab.dump(SWAPPED)
+    # SIGKILLed the moment etcd-1's data is restored (its marker, watched on
+    # the host), with one fork so that the members restore one after the
+    # other: etcd-1 holds the new cluster's data, the others the old data,
+    # every member is stopped. Before #12 the same command restored the
+    # others with another token (another cluster ID): the health gate timed
+    # out. It now finishes the restore into the same cluster. The writer runs
+    # through the re-run: what it wrote once the restored cluster answered
+    # must survive.
+    marker = "/var/lib/etcd/.raftops-restored-from"
+    lab.killed("restore", dict(extra, etcd_force=True), H[0], ["file", marker, "0"], env={"ANSIBLE_FORKS": "1"})
+    settle(lab, SWAPPED)
+    marked = {h: lab.sh(h, f"cat {marker} 2>/dev/null || true").strip() for h in SWAPPED}
+    expect(bool(marked[H[0]]) and not all(marked.values()),
+           f"the kill should leave {H[0]} restored and another member not: {marked}")
+    lab.report.append(dict(step="restore_killed", restored_at_kill=sorted(h for h, m in marked.items() if m)))
+    with lab.writer("restore_resumed", SWAPPED):
+        lab.playbook("restore", dict(extra, etcd_force=True))
+    ids = {s["Status"]["header"]["cluster_id"] for s in lab.etcdctl(H[0], "endpoint status --cluster")}
+    expect(len(ids) == 1 and len(lab.members(H[0])) == 3, f"the restored members are not one cluster: {ids}")
+    restored = {k: v for k, v in lab.dump(SWAPPED).items() if not k.startswith("/raftops-test/restore_resumed/")}
     expect(restored == at_backup, f"restored data differs from the data at backup time: "
            f"{len(restored)} keys vs {len(at_backup)}; extra: {sorted(set(restored) - set(at_backup))[:5]}")
     expect(lab.etcdctl(H[0], "endpoint status")[0]["Status"]["header"]["cluster_id"] != cluster_id,
@@ -196,70 +354,39 @@ def recover_quorum(lab: Lab) -> None:
         for h in (H[1], H[3]):
             lab.sh(h, "rm -rf /var/lib/etcd/member")
         time.sleep(2)
+        # SIGKILLed the moment the --force-new-cluster drop-in is written on
+        # the survivor (watched on the host), before the restart it is for.
+        # Before #12 the same command found the drop-in unchanged, restarted
+        # nothing and timed out in the health gate; killed a little later, the
+        # drop-in stayed and the survivor's next restart would have thrown
+        # the rejoined members out. The same command now finishes.
+        dropin = "/etc/systemd/system/etcd.service.d/force-new-cluster.conf"
+        lab.killed("recover_quorum", None, H[0], ["file", dropin, "0"])
+        settle(lab, SWAPPED)
+        expect(lab.sh(H[0], f"test -e {dropin} && echo left", check=False).strip() == "left",
+               f"after the kill, the drop-in should be on {H[0]}")
+        lab.report.append(dict(step="recover_quorum_killed", survivor_started=lab.sh(
+            H[0], "systemctl show -p ExecMainStartTimestamp --value etcd", check=False).strip()))
         lab.playbook("recover_quorum")
     members = lab.members(H[0])
     expect(sorted(members) == sorted(SWAPPED), f"members after recovery: {sorted(members)}")
+    for h in SWAPPED:
+        left = lab.sh(h, f"ls {dropin} 2>/dev/null; systemctl show -p DropInPaths --value etcd", check=False)
+        expect("force-new-cluster" not in left, f"the --force-new-cluster drop-in is left on {h}: {left}")
     lab.idempotent("recover_quorum")
 
 
-# Runs inside a member (python3 and etcdctl are there): lists the members
-# every 50 ms until the member with peer URL argv[1] is in state argv[2]
-# ("unstarted": added, no name yet; "learner": started, not promoted), prints
-# it and exits 0; exits 1 after argv[3] seconds.
-WATCH = r"""
-import json, subprocess, sys, time
-url, want, deadline = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
-while time.monotonic() < deadline:
-    out = subprocess.run(["etcdctl", "member", "list", "-w", "json"], capture_output=True, text=True).stdout
-    for m in (json.loads(out).get("members") or []) if out.strip() else []:
-        if m.get("peerURLs") == [url] and (not m.get("name") if want == "unstarted"
-                                           else bool(m.get("name")) and bool(m.get("isLearner"))):
-            print(json.dumps(m), flush=True)
-            sys.exit(0)
-    time.sleep(0.05)
-sys.exit(1)
-"""
-
-
 def killed_when(lab: Lab, name: str, extra: dict, url: str, state: str, timeout: int = 600) -> dict:
-    """Run raftops.etcd.<name> as lab.playbook does, watch the membership from
-    H[0] and SIGKILL the playbook's whole process group (controller, forks,
-    their docker exec clients) the moment the member with peer URL `url` is in
-    `state`. Returns that member as etcd listed it. Fails when the playbook
-    ends first or nothing is seen within `timeout` seconds."""
-    ev_file = lab.work / f"extra-{name}-killed.json"
-    ev_file.write_text(json.dumps(dict(lab.extra, **extra)))
-    inventories = [lab.inventory] + ([lab.extra_inventory] if lab.extra_inventory.exists() else [])
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")),
-           *[a for inv in inventories for a in ("-i", str(inv))], f"raftops.etcd.{name}",
-           "-e", f"@{LAB_VARS}", "-e", f"@{ev_file}"]
-    log = lab.work / f"{name}-killed-{int(time.time())}.log"
-    print(f"\n$ ansible-playbook raftops.etcd.{name} {json.dumps(extra)}  (SIGKILL once {url} is {state})", flush=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2], env=lab.env(), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        watcher = subprocess.Popen(["docker", "exec", H[0], "sh", "-c",
-                                    '. /etc/profile.d/etcdctl.sh; exec python3 -c "$0" "$@"', WATCH, url, state,
-                                    str(timeout)], stdout=subprocess.PIPE, text=True)
-        seen = ""
-        deadline = time.monotonic() + timeout
-        try:
-            # Until the watcher reports, the playbook ends, or the time is up.
-            while not seen and proc.poll() is None and time.monotonic() < deadline:
-                if select.select([watcher.stdout], [], [], 1)[0]:
-                    seen = watcher.stdout.readline() or "-"
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            watcher.kill()
-            watcher.wait(timeout=30)
-            rc = proc.wait(timeout=60)
-        seen = "" if seen == "-" else seen
-    lab.last_output = log.read_text()
-    print(f"  rc={rc} after {state} {seen.strip()}", flush=True)
-    expect(bool(seen) and rc == -signal.SIGKILL,
-           f"{name} was not killed at {state} {url} (rc={rc}, seen={seen!r}); log {log}")
-    return json.loads(seen)
+    """Run raftops.etcd.<name> and SIGKILL it the moment the member with peer
+    URL `url` is in `state` (unstarted, learner, absent) as H[0] lists the
+    members; returns what was seen (Lab.killed)."""
+    return lab.killed(name, extra, H[0], ["member", url, state], timeout)
+
+
+def settle(lab: Lab, hosts: list[str]) -> None:
+    """What the killed run had in flight in the containers ends (bounded)."""
+    for h in hosts:
+        lab.settled(h)
 
 
 def scale_out_interrupted(lab: Lab) -> None:
@@ -283,7 +410,7 @@ def scale_out_interrupted(lab: Lab) -> None:
     with lab.writer("scale_out_interrupted", ORIGINAL, duration=1800):
         # (1) Never started, and its host leaves the group.
         seen = killed_when(lab, "scale_out", grown, url4, "unstarted")
-        time.sleep(5)  # what the killed run had in flight in the containers settles
+        settle(lab, H)
         left = only(url4)
         expect(len(left) == 1 and not left[0].get("name"), f"after the kill, {url4} should be added, unstarted: {left}")
         fix = r"ansible-playbook raftops\.etcd\.scale_out -i \S+ -i \S+"
@@ -298,7 +425,7 @@ def scale_out_interrupted(lab: Lab) -> None:
 
         # (2) Never started, etcd-4 still in the group.
         seen = killed_when(lab, "scale_out", grown, url4, "unstarted")
-        time.sleep(5)
+        settle(lab, H)
         before = lab.fingerprint(H)
         lab.playbook("rolling_restart", grown,
                      expect_fail=rf"An interrupted join was left half done: member {seen['ID']:x} \({re.escape(url4)}\), "
@@ -315,7 +442,7 @@ def scale_out_interrupted(lab: Lab) -> None:
 
         # (3) The learner runs, not yet promoted: site.yml finishes it.
         seen = killed_when(lab, "scale_out", grown, url4, "learner")
-        time.sleep(5)
+        settle(lab, H)
         left = only(url4)
         expect(len(left) == 1 and left[0].get("isLearner"), f"after the kill, {H[3]} should be a learner: {left}")
         lab.playbook("site", grown)
@@ -329,7 +456,7 @@ def scale_out_interrupted(lab: Lab) -> None:
 
 
 if __name__ == "__main__":
-    steps = [rolling_restart, scale_out, scale_in, scale_out_interrupted, replace_in_place, update_peer_urls,
+    steps = [rolling_restart, killed_mid_roll, cut_off_mid_roll, scale_out, scale_in, scale_out_interrupted, replace_in_place, update_peer_urls,
              swap_host_down, maintenance, nospace, backup_and_restore, recover_quorum]
     only = sys.argv[1:]
     sys.exit(Lab("day2").steps([s for s in steps if not only or s.__name__ in only]))

@@ -24,12 +24,37 @@ def versions(lab: Lab) -> set[str]:
     return {lab.etcdctl(h, "endpoint status")[0]["Status"]["version"] for h in H}
 
 
-def upgrade_to(lab: Lab, version: str, then=None) -> None:
+def started(lab: Lab, host: str) -> str:
+    return lab.sh(host, "systemctl show -p ExecMainStartTimestampMonotonic --value etcd").strip()
+
+
+def upgrade_to(lab: Lab, version: str, then=None, interrupted: bool = False) -> None:
+    """interrupted: SIGKILL the first run the moment one member runs `version`
+    and the others do not (watched with endpoint status --cluster), then run
+    the same command again: it restarts only the members left on the old
+    version (before #12 it changed nothing: the new binaries were linked
+    already, so the members left behind kept the old version, and into 3.6
+    the v2 check ran 3.6's etcdutl, which has none, and refused)."""
     lab.predicts("upgrade", {"etcd_version": version}, H, H)
     with lab.writer(f"upgrade_{version}", H):
-        lab.playbook("upgrade", {"etcd_version": version})
+        if interrupted:
+            lab.killed("upgrade", {"etcd_version": version}, H[0], ["versions", version])
+            first = lab.last_output
+            for h in H:
+                lab.settled(h)
+            at_kill = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["version"] for h in H}
+            done = [h for h, v in at_kill.items() if v == version]
+            expect(done and len(done) < len(H), f"after the kill, some members should run {version}: {at_kill}")
+            lab.report.append(dict(step=f"upgrade_{version}_killed", versions_at_kill=at_kill))
+            before = {h: started(lab, h) for h in done}
+            lab.playbook("upgrade", {"etcd_version": version})
+            again = [h for h in done if started(lab, h) != before[h]]
+            expect(not again, f"the resumed upgrade restarted {again} again, which ran {version} already")
+        else:
+            lab.playbook("upgrade", {"etcd_version": version})
+            first = lab.last_output
     if then:
-        then(lab.last_output)
+        then(first)
     expect(versions(lab) == {version}, f"versions after the upgrade to {version}: {versions(lab)}")
     for h in H:
         expect(f"v{version}" in lab.sh(h, "readlink /usr/local/bin/etcd"), f"{h} does not link etcd {version}")
@@ -115,7 +140,8 @@ def upgrade_3_6(lab: Lab) -> None:
             expect("No custom content found in both v2store and WAL records" in clean, f"{h} after 3.6: {clean}")
             expect("raftops-v2-snapshot" not in lab.sh(h, "ls /run/systemd/system/etcd.service.d/ 2>/dev/null || true"),
                    f"the v2 snapshot override is left on {h}")
-    upgrade_to(lab, "3.6.10", then=cleared)
+    # Killed between two members, then resumed (see upgrade_to).
+    upgrade_to(lab, "3.6.10", then=cleared, interrupted=True)
 
 
 def refuse_old_3_6(lab: Lab) -> None:

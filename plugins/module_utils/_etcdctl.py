@@ -12,9 +12,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 import re
+import socket
 import time
 
 from ansible.module_utils.basic import env_fallback
@@ -74,6 +76,27 @@ V2STORE_RESULTS = [
     ('clean', r'No custom content found'),
     ('unsupported', r'unknown command "check"|unknown command "v2store"'),
 ]
+# Why a member does not answer, when the cause is clear: the dial errors of
+# Go's net package as gRPC and etcdctl print them (etcdctl logs them at warn
+# level while it retries, e.g. "transport: Error while dialing: dial tcp
+# 10.0.0.12:2379: connect: connection refused"; its answer itself then only
+# says "context deadline exceeded", which a slow member gives too).
+#   refused      nothing listens on the port: the etcd process is down
+#   unreachable  no route to the host, or the connection attempt times out:
+#                the member is cut off from the network (or its host is down)
+DIAL_CAUSES = [
+    ('refused', r'(connect: connection refused|ECONNREFUSED|\[Errno %d\])' % errno.ECONNREFUSED),
+    ('unreachable', r'(connect: no route to host|connect: network is unreachable|connect: host is unreachable|'
+                    r'dial tcp [^ ]+: (connect: )?(i/o timeout|connection timed out|operation timed out)|'
+                    r'EHOSTUNREACH|ENETUNREACH|\[Errno (%d|%d|%d)\])'
+                    % (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT)),
+]
+# What each clear cause means for the operator.
+CAUSE_MEANING = {
+    'refused': 'etcd does not listen there: its process is down (`systemctl status etcd` and '
+               '`journalctl -u etcd` on its host)',
+    'unreachable': 'the member is cut off from the network (or its host is down): restore its network',
+}
 RETRYABLE = frozenset(['not_leader', 'timeout', 'unhealthy'])
 # etcdserverpb.AlarmType
 ALARM_NAMES = {0: 'NONE', 1: 'NOSPACE', 2: 'CORRUPT'}
@@ -127,6 +150,107 @@ def classify(message):
         if re.search(pattern, message or '', re.IGNORECASE):
             return kind
     return 'unknown'
+
+
+def dial_cause(text):
+    """'refused', 'unreachable' or None from a dial error's text (DIAL_CAUSES)."""
+    for kind, pattern in DIAL_CAUSES:
+        if re.search(pattern, text or '', re.IGNORECASE):
+            return kind
+    return None
+
+
+def dial_error(text):
+    """The dial error line of etcdctl's gRPC retries ('dial tcp ...: connect:
+    connection refused'), without the JSON around it; None when there is none."""
+    m = re.search(r'dial tcp [^"\\]+', text or '')
+    return m.group(0).strip() if m else None
+
+
+def probe_endpoint(url, timeout):
+    """Open a TCP connection to a client URL's host and port and close it.
+
+    Returns {'cause': 'reachable' | 'refused' | 'unreachable' | None,
+    'detail': text}. The kernel answers a connect, not etcd, so a refusal
+    means nothing listens and a timeout or a missing route means the host
+    cannot be reached, however busy etcd is; None: the URL could not be
+    probed (no host, or the name does not resolve).
+    """
+    m = re.match(r'^(?:([a-z+]+)://)?(\[[^\]]+\]|[^:/\[\]]+)(?::(\d+))?(?:/.*)?$', url or '')
+    if not m or (m.group(1) or 'http') not in ('http', 'https'):
+        return dict(cause=None, detail='cannot probe %s' % url)
+    host, port = m.group(2).strip('[]'), int(m.group(3) or (443 if m.group(1) == 'https' else 80))
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.timeout:
+        return dict(cause='unreachable', detail='dial tcp %s:%d: i/o timeout (no answer within %ss)'
+                    % (host, port, timeout))
+    except socket.gaierror as e:
+        return dict(cause=None, detail='cannot resolve %s: %s' % (host, e))
+    except OSError as e:
+        cause = {errno.ECONNREFUSED: 'refused', errno.EHOSTUNREACH: 'unreachable',
+                 errno.ENETUNREACH: 'unreachable', errno.ETIMEDOUT: 'unreachable'}.get(e.errno)
+        what = {errno.ECONNREFUSED: 'connection refused', errno.EHOSTUNREACH: 'no route to host',
+                errno.ENETUNREACH: 'network is unreachable',
+                errno.ETIMEDOUT: 'connection timed out'}.get(e.errno, e.strerror or str(e))
+        return dict(cause=cause, detail='dial tcp %s:%d: connect: %s' % (host, port, what))
+    sock.close()
+    return dict(cause='reachable', detail='dial tcp %s:%d: connected' % (host, port))
+
+
+def member_finding(member):
+    """Why a started member of a cluster_view(probe=True) is unfit, and how
+    clear that is: None for a healthy (or alarmed, or never started) member,
+    else {'cause', 'detail', 'clear'}. cause: 'refused' and 'unreachable'
+    (DIAL_CAUSES, clear: waiting will not help unless someone acts), or
+    'unhealthy' (it answers a connection but not in time or not well: slow,
+    catching up, no leader; not clear, worth the full wait)."""
+    if not member.get('started') or member.get('healthy') or member.get('alarmed'):
+        return None
+    url = (member.get('client_urls') or ['?'])[0]
+    error = member.get('health_error') or ''
+    reach = member.get('reachability') or {}
+    cause = reach.get('cause') if reach.get('cause') in ('refused', 'unreachable') else None
+    cause = cause or dial_cause(error)
+    if cause:
+        detail = reach.get('detail') if reach.get('cause') == cause else (dial_error(error) or error)
+        return dict(cause=cause, clear=True, detail='%s on %s: %s' % (
+            'connection refused' if cause == 'refused' else 'unreachable', url, detail))
+    return dict(cause='unhealthy', clear=False,
+                detail='reachable on %s but not healthy: %s' % (url, error or '?'))
+
+
+class ClearCauses(object):
+    """Counts, per member, the consecutive failed polls that gave the same
+    clear cause (member_finding). A poll where the member is fine, or unfit
+    for another or an unclear reason, starts its count again. held() lists
+    the members whose count reached `polls` (0: never)."""
+
+    def __init__(self, polls):
+        self.polls = polls or 0
+        self.streaks = {}
+
+    def update(self, findings):
+        """findings: {member label: member_finding(...) or None}."""
+        streaks = {}
+        for label, f in findings.items():
+            if not f or not f['clear']:
+                continue
+            prev = self.streaks.get(label)
+            count = prev['count'] + 1 if prev and prev['cause'] == f['cause'] else 1
+            streaks[label] = dict(f, member=label, count=count)
+        self.streaks = streaks
+        return self.held()
+
+    def held(self):
+        if self.polls <= 0:
+            return []
+        return [s for _label, s in sorted(self.streaks.items()) if s['count'] >= self.polls]
+
+    @staticmethod
+    def describe(streak):
+        return 'member %s: %s, for %d consecutive checks: %s' % (
+            streak['member'], streak['detail'], streak['count'], CAUSE_MEANING[streak['cause']])
 
 
 def downgrade_info(status):
@@ -222,6 +346,7 @@ class EtcdCtl(object):
             'etcdctl', required=True, opt_dirs=SEARCH_PATHS)
         self._etcdutl = p.get('etcdutl_path')
         self._version = None
+        self.last_stderr = ''
         # etcdctl 3.4 and 3.5 use the v3 API when ETCDCTL_API is unset (only
         # "2" selects v2); 3.6+ no longer know the variable and log
         # "unrecognized environment variable ETCDCTL_API=3" on stderr, in
@@ -258,6 +383,8 @@ class EtcdCtl(object):
             argv += ['-w', 'json']
         rc, out, err = self.module.run_command(
             argv, environ_update=self._env(endpoints or self.endpoints), check_rc=False)
+        # What etcdctl only logged (its gRPC dial errors), for dial_cause().
+        self.last_stderr = err or ''
         if rc != 0 and not allow_rc:
             raise EtcdError(action or ' '.join(args[:2]), rc, out, err)
         if not as_json:
@@ -355,6 +482,11 @@ class EtcdCtl(object):
                                 action='endpoint health')
                 item = (data if isinstance(data, list) else [data])[0]
                 error = item.get('error') or ''
+                # "context deadline exceeded" says nothing of why: add the
+                # dial error etcdctl logged while it retried, when there is one.
+                dialed = dial_error(getattr(self, 'last_stderr', '')) if not item.get('health') else None
+                if dialed and dialed not in error:
+                    error = '%s (%s)' % (error, dialed) if error else dialed
                 # A member that answers but has an alarm raised (NOSPACE)
                 # is unhealthy, yet reachable for the maintenance that
                 # clears the alarm.
@@ -549,13 +681,26 @@ class EtcdCtl(object):
         return out + err
 
     # ---------------------------------------------------------------- views
-    def cluster_view(self, members=None):
-        """Members plus per-member health and status, from every client URL."""
+    def cluster_view(self, members=None, probe=False):
+        """Members plus per-member health and status, from every client URL.
+
+        With probe, each client URL is first connected to (probe_endpoint,
+        within the dial timeout): a member that refuses the connection or
+        cannot be reached is unhealthy for that reason (``reachability``)
+        without the etcdctl call that would only time out.
+        """
         members = members if members is not None else self.member_list()
         urls = []
         for m in members:
             urls += m['client_urls'][:1]
-        health = self.endpoint_health(urls) if urls else {}
+        reach = {}
+        if probe:
+            for url in urls:
+                reach[url] = probe_endpoint(url, seconds(self.module.params.get('dial_timeout'), 5))
+        down = dict((u, dict(health=False, error=r['detail'], took=None, alarmed=False))
+                    for u, r in reach.items() if r['cause'] in ('refused', 'unreachable'))
+        health = self.endpoint_health([u for u in urls if u not in down]) if urls else {}
+        health.update(down)
         status = {}
         if urls:
             answering = [u for u in urls if health.get(u, {}).get('health') or health.get(u, {}).get('alarmed')]
@@ -574,6 +719,8 @@ class EtcdCtl(object):
             m['health_error'] = (health.get(url) or {}).get('error', '') if url else 'unstarted'
             m['status'] = status.get(m['id_hex'])
             m['is_leader'] = (m['id_hex'] == leader)
+            if probe:
+                m['reachability'] = reach.get(url) or dict(cause=None, detail='not started')
         return dict(members=members, leader=leader)
 
 

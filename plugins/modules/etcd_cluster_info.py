@@ -18,6 +18,8 @@ description:
     raft term and index, errors) and active alarms.
   - With O(wait_healthy), waits until every member is started and healthy and
     a leader exists. This is the health gate of the collection's playbooks.
+  - With O(wait_healthy) and O(clear_cause_polls), gives up early when a
+    member has stayed unreachable or refused connections (RV(findings)).
   - With O(group_hosts), tells the members an interrupted join left behind
     (added but never started, or a learner not yet promoted) apart from a
     degraded cluster, by their peer URLs (RV(unfinished)).
@@ -53,6 +55,22 @@ options:
     description: Seconds to wait with O(wait_healthy).
     type: int
     default: 120
+  clear_cause_polls:
+    description:
+      - With O(wait_healthy), give up before O(timeout) when a member has
+        been unfit for the same clear reason this many checks in a row
+        (checks are at least 2 seconds apart). Clear reasons are a client URL
+        that refuses the connection (nothing listens, the etcd process is
+        down) and one that cannot be reached (no route to the host, or no
+        answer to the connection attempt within O(dial_timeout), the member
+        is cut off). The message names the member, the URL and the cause
+        (RV(findings)).
+      - A member that accepts the connection but is not healthy (slow,
+        catching up, no leader) gets the full O(timeout). V(0) never gives
+        up early.
+    type: int
+    default: 0
+    version_added: 0.2.0
   group_hosts:
     description:
       - The hosts meant to be members, inventory name to peer URL (the
@@ -150,13 +168,34 @@ versions:
   description: Server version per member name.
   returned: always
   type: dict
+findings:
+  description:
+    - Why each unfit started member is unfit at the last check, and for how
+      many checks in a row the cause was the same. C(cause) is C(refused)
+      (nothing listens on its client URL), C(unreachable) (no route, or the
+      connection attempt timed out) or C(unhealthy) (it accepts connections
+      but does not answer well, slow or catching up). C(clear) is true for
+      the first two.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - member: etcd-2
+      cause: unreachable
+      clear: true
+      count: 3
+      detail: "unreachable on https://10.0.0.12:2379: dial tcp 10.0.0.12:2379: connect: no route to host"
+gave_up_early:
+  description: With O(wait_healthy), the wait ended before O(timeout) because of a clear cause (O(clear_cause_polls)).
+  returned: always
+  type: bool
 '''
 
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
-    CONNECTION_ARGSPEC, EtcdCtl, EtcdError, id_hex)
+    CONNECTION_ARGSPEC, ClearCauses, EtcdCtl, EtcdError, id_hex, member_finding)
 
 
 def unfinished(members, group_hosts):
@@ -229,8 +268,14 @@ def evaluate(view, group_hosts=None, expected_members=None, max_raft_lag=None):
     return problems, pending, problems + [u['problem'] for u in pending if not u['host']]
 
 
-def gather(ctl, removed_ids=None):
-    view = ctl.cluster_view()
+def findings_of(view, skip=()):
+    """{member label: member_finding} of every member but those in skip (hex IDs)."""
+    return dict((m['name'] or m['id_hex'], member_finding(m)) for m in view['members']
+                if m['id_hex'] not in skip)
+
+
+def gather(ctl, removed_ids=None, probe=False):
+    view = ctl.cluster_view(probe=probe)
     try:
         view['alarms'] = ctl.alarms()
     except EtcdError:
@@ -256,24 +301,33 @@ def main():
         expected_members=dict(type='int'),
         max_raft_lag=dict(type='int'),
         timeout=dict(type='int', default=120),
+        clear_cause_polls=dict(type='int', default=0),
         group_hosts=dict(type='dict'),
         removed_ids=dict(type='list', elements='str'),
     )
     module = AnsibleModule(argument_spec=argspec, supports_check_mode=True)
     ctl = EtcdCtl(module)
     p = module.params
-    deadline = time.time() + p['timeout']
+    started = time.time()
+    deadline = started + p['timeout']
     last_error = None
+    causes = ClearCauses(p['clear_cause_polls'] if p['wait_healthy'] else 0)
+    clear = []
+    findings = {}
     while True:
         try:
-            view = gather(ctl, p['removed_ids'])
+            view = gather(ctl, p['removed_ids'], probe=True)
             problems, pending, holding = evaluate(
                 view, p['group_hosts'], p['expected_members'] if p['wait_healthy'] else None, p['max_raft_lag'])
+            findings = findings_of(view, skip=[u['id_hex'] for u in pending if u['host']])
             last_error = None
         except EtcdError as e:
+            # No member list: nothing to tell the members apart by; the
+            # full timeout applies.
             view, problems, pending, last_error = None, [str(e)], [], e
-            holding = problems
-        if not p['wait_healthy'] or not holding or time.time() >= deadline:
+            holding, findings = problems, {}
+        clear = causes.update(findings) if holding else []
+        if not p['wait_healthy'] or not holding or clear or time.time() >= deadline:
             break
         time.sleep(2)
 
@@ -293,7 +347,15 @@ def main():
             versions[m['name'] or m['id_hex']] = st['version']
     result = dict(changed=False, members=view['members'], leader=view['leader'],
                   leader_name=leader_name, healthy=not problems and not pending, problems=problems,
-                  unfinished=pending, alarms=view['alarms'], cluster_id=cluster_id, versions=versions)
+                  unfinished=pending, alarms=view['alarms'], cluster_id=cluster_id, versions=versions,
+                  findings=[dict(f, member=label, count=(causes.streaks.get(label) or {}).get('count', 0))
+                            for label, f in sorted(findings.items()) if f],
+                  gave_up_early=bool(p['wait_healthy'] and holding and clear))
+    if p['wait_healthy'] and holding and clear:
+        module.fail_json(msg='etcd cluster not healthy, gave up after %ds of %ss because the cause is clear: %s. '
+                             'Still wrong: %s'
+                         % (time.time() - started, p['timeout'], '; '.join(ClearCauses.describe(c) for c in clear),
+                            '; '.join(holding)), **result)
     if p['wait_healthy'] and holding:
         module.fail_json(msg='etcd cluster not healthy after %ss: %s'
                          % (p['timeout'], '; '.join(holding)), **result)

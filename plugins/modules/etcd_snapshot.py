@@ -79,7 +79,11 @@ options:
     description: With V(restored), C(name=peerURL,...) of every member of the new cluster.
     type: str
   initial_cluster_token:
-    description: With V(restored), the new cluster's token (use a new one per restore).
+    description:
+      - With V(restored), the new cluster's token (use a new one per restore).
+      - A data directory this module restored from the same file with the same
+        token and O(initial_cluster) is left as it is (a re-run of an
+        interrupted restore); with another token it is restored again.
     type: str
   move_aside:
     description:
@@ -157,8 +161,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.raftops.etcd.plugins.module_utils._etcdctl import (
     CONNECTION_ARGSPEC, EtcdCtl, EtcdError, run_module)
-
-MARKER = '.raftops-restored-from'
+from ansible_collections.raftops.etcd.plugins.module_utils._restore import (
+    MARKER, marker_text, restored_same)
 
 
 def utc_stamp():
@@ -250,8 +254,12 @@ def restore(module, ctl):
     marker = os.path.join(data_dir, MARKER)
     if os.path.isfile(marker):
         with open(marker) as f:
-            if f.read().strip() == digest:
-                return result  # already restored from this very file
+            # Already restored from this very file into the same cluster
+            # (token and initial cluster decide its IDs): a re-run of a
+            # restore that was interrupted leaves this member as it is. Any
+            # other restore (another token: a new restore) moves it aside.
+            if restored_same(f.read(), digest, p['initial_cluster_token'], p['initial_cluster']):
+                return result
     non_empty = os.path.isdir(data_dir) and os.listdir(data_dir)
     if non_empty and not p['move_aside']:
         module.fail_json(msg='data directory %s is not empty; set move_aside=true to move it '
@@ -268,7 +276,7 @@ def restore(module, ctl):
     ctl.snapshot_restore(p['path'], data_dir, p['name'], p['peer_urls'], p['initial_cluster'],
                          p['initial_cluster_token'], p['bump_revision'], p['mark_compacted'])
     with open(marker, 'w') as f:
-        f.write(digest + '\n')
+        f.write(marker_text(digest, p['initial_cluster_token'], p['initial_cluster']))
     os.chmod(data_dir, 0o700)
     if p['owner'] or p['group']:
         for root, dirs, files in os.walk(data_dir):

@@ -10,7 +10,31 @@ import testinfra.utils.ansible_runner
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-ETCD_HOSTS = RUNNER.get_hosts("etcd")
+# Several clusters: the groups below etcd_clusters (each host's
+# etcd_cluster_group names its cluster); else the one group etcd.
+ETCD_HOSTS = RUNNER.get_hosts("etcd_clusters") or RUNNER.get_hosts("etcd")
+
+
+def cluster_hosts(name):
+    """The hosts of the cluster `name` belongs to."""
+    return RUNNER.get_hosts(RUNNER.get_variables(name).get("etcd_cluster_group", "etcd"))
+
+
+def ports(name):
+    """(client, peer) ports of the member on `name`."""
+    hv = RUNNER.get_variables(name)
+    return int(hv.get("etcd_client_port", 2379)), int(hv.get("etcd_peer_port", 2380))
+
+
+def member_ip(host):
+    """The address a member listens on and advertises: etcd_address, else the
+    IPv4 address of etcd_interface, else the first global IPv4 address."""
+    hv = RUNNER.get_variables(host.backend.host)
+    if hv.get("etcd_address"):
+        return hv["etcd_address"]
+    dev = f"dev {hv['etcd_interface']} " if hv.get("etcd_interface") else ""
+    return host.check_output(
+        f"ip -4 -o addr show {dev}scope global | awk '{{print $4}}' | cut -d/ -f1 | head -n1")
 
 
 def host_spec(name):

@@ -5,14 +5,13 @@ import time
 
 import pytest
 
-from conftest import ETCD_HOSTS, etcdctl, etcdctl_json, host_spec
+from conftest import ETCD_HOSTS, cluster_hosts, etcdctl, etcdctl_json, host_spec, member_ip, ports
 
 testinfra_hosts = [host_spec(h) for h in ETCD_HOSTS]
 
 
 def my_ip(host):
-    return host.check_output(
-        "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1")
+    return member_ip(host)
 
 
 def test_service_active_enabled(host):
@@ -34,22 +33,24 @@ def advertised_host(host, hostvars):
 def test_members_started_voting_named(host, hostvars):
     data = etcdctl_json(host, "member list")
     members = data["members"]
-    assert len(members) == len(ETCD_HOSTS)
+    cluster = cluster_hosts(host.backend.host)
+    client, peer = ports(host.backend.host)
+    assert len(members) == len(cluster)
     names = sorted(m.get("name", "") for m in members)
-    assert names == sorted(ETCD_HOSTS)
+    assert names == sorted(cluster)
     for m in members:
         assert not m.get("isLearner", False), m
-        assert m["peerURLs"] and all(u.startswith("https://") and u.endswith(":2380")
+        assert m["peerURLs"] and all(u.startswith("https://") and u.endswith(f":{peer}")
                                      for u in m["peerURLs"]), m
         assert m["clientURLs"] and all(u.startswith("https://") for u in m["clientURLs"]), m
     mine = [m for m in members if m["name"] == host.backend.host]
-    assert mine and mine[0]["peerURLs"] == [f"https://{advertised_host(host, hostvars)}:2380"]
-    assert mine[0]["clientURLs"] == [f"https://{advertised_host(host, hostvars)}:2379"]
+    assert mine and mine[0]["peerURLs"] == [f"https://{advertised_host(host, hostvars)}:{peer}"]
+    assert mine[0]["clientURLs"] == [f"https://{advertised_host(host, hostvars)}:{client}"]
 
 
 def test_all_endpoints_healthy(host):
     health = etcdctl_json(host, "endpoint health --cluster")
-    assert len(health) == len(ETCD_HOSTS)
+    assert len(health) == len(cluster_hosts(host.backend.host))
     assert all(h["health"] for h in health), health
 
 
@@ -59,7 +60,7 @@ def test_write_one_read_others(host):
     etcdctl(host, f"put {key} hello-from-{host.backend.host}")
     members = etcdctl_json(host, "member list")["members"]
     others = [m["clientURLs"][0] for m in members if m["name"] != host.backend.host]
-    assert len(others) == len(ETCD_HOSTS) - 1
+    assert len(others) == len(cluster_hosts(host.backend.host)) - 1
     for url in others:
         out = etcdctl(host, f"get {key} --print-value-only --consistency=s", endpoints=url).stdout
         assert out.strip() == f"hello-from-{host.backend.host}", url
@@ -67,19 +68,21 @@ def test_write_one_read_others(host):
 
 def test_plain_http_refused(host):
     ip = my_ip(host)
-    res = host.run(f"curl -sS --max-time 5 http://{ip}:2379/version")
+    client, _peer = ports(host.backend.host)
+    res = host.run(f"curl -sS --max-time 5 http://{ip}:{client}/version")
     assert res.rc != 0 or "etcdserver" not in res.stdout
 
 
 def test_client_without_cert_refused(host):
     ip = my_ip(host)
+    client, _peer = ports(host.backend.host)
     # /version, not /health: etcd 3.4 answers /health with a v2 quorum read
     # through raft, a v2 WAL entry that etcd 3.6 refuses to replay (panic
     # "detected disallowed v2 WAL"): the upgrade scenario verifies on 3.4.
-    res = host.run(f"curl -sS --max-time 5 --cacert /etc/etcd/pki/ca.crt https://{ip}:2379/version")
+    res = host.run(f"curl -sS --max-time 5 --cacert /etc/etcd/pki/ca.crt https://{ip}:{client}/version")
     assert res.rc != 0, res.stdout
     ok = host.run(f"curl -sS --max-time 5 --cacert /etc/etcd/pki/ca.crt --cert /etc/etcd/pki/admin.crt "
-                  f"--key /etc/etcd/pki/admin.key https://{ip}:2379/version")
+                  f"--key /etc/etcd/pki/admin.key https://{ip}:{client}/version")
     assert ok.rc == 0 and json.loads(ok.stdout)["etcdserver"], ok.stdout + ok.stderr
 
 

@@ -248,3 +248,23 @@ def test_etcd_entry_points_take_every_boolean():
     for entry, spec in specs.items():
         options = spec.get("options") or {}
         assert {n for n in bools if options.get(n, {}).get("type") == "bool"} == bools, entry
+
+
+@pytest.mark.parametrize("hostvars,want", [
+    ({"etcd_address": "10.1.1.1", "etcd_interface": "back-net"}, "10.1.1.1"),
+    ({"etcd_interface": "back-net"}, "10.9.0.4"),
+    ({"etcd_interface": "eth9"}, ""),
+    ({}, "10.0.0.4"),
+])
+def test_member_address_from_etcd_interface(hostvars, want):
+    """etcd_address wins; else the IPv4 address of etcd_interface (facts name
+    back-net back_net); else the default route's; a missing interface gives
+    nothing, which identity.yml refuses by name."""
+    rolevars = yaml.safe_load((ROLES / "etcd" / "vars" / "main.yml").read_text())
+    defaults = yaml.safe_load((ROLES / "etcd" / "defaults" / "main.yml").read_text())
+    assert defaults["etcd_interface"] == ""
+    env = jinja2.Environment(undefined=jinja2.ChainableUndefined)
+    ctx = dict({"etcd_address": "", "etcd_interface": ""}, **hostvars)
+    ctx["ansible_facts"] = {"default_ipv4": {"address": "10.0.0.4"}, "back_net": {"ipv4": {"address": "10.9.0.4"}}}
+    ctx["__etcd_iface_key"] = env.from_string(rolevars["__etcd_iface_key"]).render(**ctx)
+    assert env.from_string(rolevars["__etcd_addr"]).render(**ctx).strip() == want

@@ -121,6 +121,14 @@ def test_dns_record():
                           "ansible_facts": {"default_ipv4": {"address": "10.0.0.2"}}}, "c.test")
     assert rec == {"name": "m2.c.test", "address": "10.0.0.2", "srv_name": "blue"}
     assert dns.dns_record({"inventory_hostname": "h3"}, "c.test")["address"] == ""
+    # etcd_interface picks that interface's address, not the default route's.
+    facts = {"default_ipv4": {"address": "10.0.0.4"}, "back_net": {"ipv4": {"address": "10.9.0.4"}}}
+    rec = dns.dns_record({"inventory_hostname": "h4", "etcd_interface": "back-net", "ansible_facts": facts}, "c.test")
+    assert rec["address"] == "10.9.0.4"
+    assert dns.dns_record({"inventory_hostname": "h4", "etcd_interface": "eth9", "ansible_facts": facts},
+                          "c.test")["address"] == ""
+    assert dns.dns_record({"inventory_hostname": "h4", "etcd_interface": "back-net", "etcd_address": "10.1.1.1",
+                           "ansible_facts": facts}, "c.test")["address"] == "10.1.1.1"
 
 
 def _member(name, started=True, healthy=True, learner=False, url=None):

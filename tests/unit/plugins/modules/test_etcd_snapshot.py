@@ -99,3 +99,59 @@ def test_restore_refuses_non_empty_then_moves_aside_then_is_idempotent(tmp_path)
     assert os.stat(data).st_mode & 0o777 == 0o700
     again = es.restore(FakeModule(path=str(snap), data_dir=str(data)), ctl)
     assert not again["changed"] and len(ctl.restored) == 1
+
+
+# --- a restore killed between members (issue #12) ------------------------------
+
+from ansible_collections.raftops.etcd.plugins.filter import restore as rf  # noqa: E402
+from ansible_collections.raftops.etcd.plugins.module_utils import _restore  # noqa: E402
+
+IC = "m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380"
+
+
+def test_restore_of_the_same_file_with_another_token_is_a_new_restore(tmp_path):
+    """The old marker (the digest alone) skipped any later restore of the same
+    file, whatever its token: the members restored by a killed run kept a
+    cluster ID the re-run's members did not have."""
+    snap = tmp_path / "s.db"
+    snap.write_bytes(b"snapshot")
+    data = tmp_path / "data"
+    ctl = FakeCtl()
+    es.restore(FakeModule(path=str(snap), data_dir=str(data), initial_cluster=IC, initial_cluster_token="t1"), ctl)
+    marker = (data / _restore.MARKER).read_text()
+    assert marker.split()[:2] == [es.sha256(str(snap)), "t1"]
+    same = es.restore(FakeModule(path=str(snap), data_dir=str(data), initial_cluster=IC, initial_cluster_token="t1"), ctl)
+    assert not same["changed"] and len(ctl.restored) == 1
+    other = es.restore(FakeModule(path=str(snap), data_dir=str(data), move_aside=True, initial_cluster=IC,
+                                  initial_cluster_token="t2"), ctl)
+    assert other["changed"] and os.path.isdir(other["moved_aside"]) and ctl.restored[-1][4] == "t2"
+
+
+def test_old_digest_only_marker_is_restored_again(tmp_path):
+    snap = tmp_path / "s.db"
+    snap.write_bytes(b"snapshot")
+    data = tmp_path / "data"
+    (data / "member").mkdir(parents=True)
+    (data / _restore.MARKER).write_text(es.sha256(str(snap)) + "\n")
+    res = es.restore(FakeModule(path=str(snap), data_dir=str(data), move_aside=True), FakeCtl())
+    assert res["changed"]
+
+
+def test_resume_finds_the_token_of_the_members_restored_already():
+    d = "ab" * 32
+    done = _restore.marker_text(d, "day2-restored-abc", IC)
+    # etcd-1 restored before the kill, etcd-2 and etcd-3 still hold the old data.
+    assert rf.etcd_restore_resume([done, "", ""], d, IC) == "day2-restored-abc"
+    assert rf.etcd_restored_same(done, d, "day2-restored-abc", IC)
+    assert not rf.etcd_restored_same("", d, "day2-restored-abc", IC)
+    # Another file, another initial cluster, or an old marker: nothing to resume.
+    assert rf.etcd_restore_resume([done], "cd" * 32, IC) == ""
+    assert rf.etcd_restore_resume([done], d, IC + ",m4=https://10.0.0.4:2380") == ""
+    assert rf.etcd_restore_resume([d + "\n", ""], d, IC) == ""
+    # Two interrupted runs: the token most members have.
+    two = _restore.marker_text(d, "t-other", IC)
+    assert rf.etcd_restore_resume([two, done, done], d, IC) == "day2-restored-abc"
+
+
+def test_restore_filters_are_registered():
+    assert set(rf.FilterModule().filters()) == {"etcd_restore_resume", "etcd_restored_same"}
