@@ -291,7 +291,12 @@ def execution_environment() -> None:
 
 
 def unit() -> None:
-    sh([BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"])
+    # A skipped test proves nothing: the set-up caches what the tests need
+    # (etcd mirror, rclone, age), so any skip fails the step.
+    res = sh([BIN / "python", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/unit"], capture=True)
+    skipped = re.search(r"(\d+) skipped", res.stdout)
+    if skipped:
+        raise SystemExit(f"FAILED: {skipped.group(1)} unit test(s) skipped (see SKIPPED above)")
 
 
 CHANGED = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", re.M)
