@@ -536,14 +536,19 @@ def resolve(remote, cluster, name):
     return name, doc
 
 
-def pull(remote, cluster, name, identity_file, dest, expect_cluster=None, allow_other_cluster=False,
-         age_bin='age', workdir=None):
-    """Download, verify, decrypt backup `name` ('latest') into file `dest`. Returns the manifest."""
-    name, doc = resolve(remote, cluster, name)
+def check_cluster(doc, name, expect_cluster, allow_other_cluster=False):
+    """Refuse a backup whose manifest names another cluster than expect_cluster."""
     if expect_cluster and doc['cluster']['name'] != expect_cluster and not allow_other_cluster:
         raise BackupError('other_cluster', 'backup %s was taken from cluster %s (id %s), not %s'
                           % (name, doc['cluster']['name'], doc['cluster'].get('id'), expect_cluster),
                           'Set etcd_restore_allow_other_cluster=true to restore it into this one.')
+
+
+def pull(remote, cluster, name, identity_file, dest, expect_cluster=None, allow_other_cluster=False,
+         age_bin='age', workdir=None):
+    """Download, verify, decrypt backup `name` ('latest') into file `dest`. Returns the manifest."""
+    name, doc = resolve(remote, cluster, name)
+    check_cluster(doc, name, expect_cluster, allow_other_cluster)
     keys = object_keys(remote.prefix, cluster, name)
     fd, part = tempfile.mkstemp(prefix='.%s.' % name, suffix='.gz.age', dir=workdir)
     os.close(fd)

@@ -265,6 +265,8 @@ def run(module):
     elif state == 'downloaded':
         name, doc = _backup.resolve(remote, p['cluster'], p['name'])
         result.update(name=name, manifest=doc)
+        # Refused before anything is downloaded, and in check mode too.
+        _backup.check_cluster(doc, name, p['expect_cluster'], p['allow_other_cluster'])
         if os.path.isfile(p['path']) and _backup.sha256_file(p['path'])[0] == doc['snapshot']['sha256']:
             return result
         result['changed'] = True

@@ -107,6 +107,13 @@ def test_wrong_key_other_cluster_and_incomplete(server, keys, snapshot, tmp_path
         b.pull(r, 'staging', 'latest', keys['ops'][0], out, expect_cluster='prod',
                age_bin=keys['age'], workdir=str(tmp_path))
     assert e.value.kind == 'other_cluster' and 'etcd_restore_allow_other_cluster' in str(e.value)
+    # The same refusal from the manifest alone (the module's check before any download).
+    name, manifest = b.resolve(r, 'staging', 'latest')
+    with pytest.raises(b.BackupError) as e:
+        b.check_cluster(manifest, name, 'prod')
+    assert e.value.kind == 'other_cluster'
+    b.check_cluster(manifest, name, 'prod', allow_other_cluster=True)
+    b.check_cluster(manifest, name, 'staging')
     # An upload that never got its manifest is not a backup: 'latest' skips it.
     late = b.object_keys('raftops/', 'staging', b.backup_name(when + datetime.timedelta(days=1), 'etcd-2'))
     r.client.put_object(Bucket=BUCKET, Key=late['data'], Body=b'partial')
