@@ -154,7 +154,7 @@ def start(addr: str, directory: str, state: str, version: str = RCLONE_VERSION,
     exe = binary(version)
     if not exe.exists():
         die(f"{exe} is missing: run `python3 scripts/s3server.py build` first")
-    host, _, port = addr.rpartition(":")
+    host, _sep, port = addr.rpartition(":")
     port = int(port) or _free_port(host)
     Path(directory).mkdir(parents=True, exist_ok=True)
     access_key = access_key or "raftops" + secrets.token_hex(4)

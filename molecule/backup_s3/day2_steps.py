@@ -146,7 +146,7 @@ def timer_backup_and_retention(lab: S3Lab) -> None:
         if h != leader:
             expect("not the leader" in journal, f"{h} did not say it leaves the upload to the leader")
     # Retention (keep_last=2): a third and fourth upload prune the oldest.
-    for _ in range(2):
+    for _round in range(2):
         time.sleep(1.1)
         lab.sh(leader, "systemctl start etcd-backup.service")
     names = [b["name"] for b in lab.remote()]
@@ -278,7 +278,7 @@ def large_restore(lab: S3Lab) -> None:
     download_s = lab.task_seconds("Fetch, verify and decrypt backup")
     expect(lab.count(H[0], "/raftops-fill/") == fill_keys, "fill keys differ after the restore")
     expect(lab.hashkv(H[0], rev) == live_hash, f"hashkv at revision {rev} differs after the restore")
-    restored = {k: v for k, v in lab.dump(H).items()}
+    restored = lab.dump(H)
     rev_now = lab.etcdctl(H[0], "endpoint status")[0]["Status"]["header"]["revision"]
     expect(rev_now == rev, f"the restored cluster is at revision {rev_now}, the backup at {rev}")
     expect(set(restored) <= set(at_backup) and len(restored) > 0,

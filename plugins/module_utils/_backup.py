@@ -394,8 +394,7 @@ class Remote(object):
             code = (e.response.get('Error') or {}).get('Code')
             status = (e.response.get('ResponseMetadata') or {}).get('HTTPStatusCode')
         kind = classify_s3(name, code, status)
-        hint = S3_HINTS.get(kind, '') % dict(endpoint=self.endpoint, bucket=self.bucket,
-                                              access_key=self.access_key)
+        hint = S3_HINTS.get(kind, '') % dict(endpoint=self.endpoint, bucket=self.bucket, access_key=self.access_key)
         return BackupError(kind, '%s: %s' % (doing, e), hint)
 
     def _call(self, doing, func, *args, **kwargs):

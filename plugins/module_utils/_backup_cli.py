@@ -43,7 +43,9 @@ LOCAL_RE = r'^%s-scheduled-(\d{8}T\d{6}Z)\.db$'
 
 
 def log(msg):
-    print(msg, flush=True)
+    # The journal of etcd-backup.service reads standard output.
+    sys.stdout.write(msg + '\n')
+    sys.stdout.flush()
 
 
 def load_config(path):
@@ -157,10 +159,10 @@ def run_backup(cfg, run=None, now=None, remote_factory=None):
                              scratch_parent=cfg['backup_dir'])
         figures = drill.drill(path, serve=cfg.get('drill_serve', True))
         result['drill'] = figures
-        log('drill %s: %s (%.1f s)' % (figures['result'].upper(), '; '.join(figures['reasons']),
-                                        figures['seconds']['total']))
-        if figures['result'] == 'failed' or (figures['result'] == 'not_comparable'
-                                             and cfg.get('drill_not_comparable', 'fail') == 'fail'):
+        log('drill %s: %s (%.1f s)'
+            % (figures['result'].upper(), '; '.join(figures['reasons']), figures['seconds']['total']))
+        not_comparable_fails = cfg.get('drill_not_comparable', 'fail') == 'fail'
+        if figures['result'] == 'failed' or (figures['result'] == 'not_comparable' and not_comparable_fails):
             raise _drill.DrillError('drill', '; '.join(figures['reasons']), figures['result'])
     return result
 
@@ -179,7 +181,3 @@ def main(argv=None):
         log('FAILED: %s: %s' % (type(e).__name__, e))
         return 1
     return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
