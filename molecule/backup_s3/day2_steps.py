@@ -145,6 +145,9 @@ def timer_backup_and_retention(lab: S3Lab) -> None:
         expect(SECRET not in journal, f"the secret key is in the journal of {h}")
         if h != leader:
             expect("not the leader" in journal, f"{h} did not say it leaves the upload to the leader")
+        else:
+            # etcd_backup_timer_drill (on by default): the leader drills what it uploaded.
+            expect("drill PASSED" in journal, f"the leader's scheduled backup was not drilled: {journal[-1500:]}")
     # Retention (keep_last=2): a third and fourth upload prune the oldest.
     for _round in range(2):
         time.sleep(1.1)
