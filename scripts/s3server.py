@@ -145,11 +145,13 @@ def _answers(host: str, port: int) -> bool:
 
 
 def start(addr: str, directory: str, state: str, version: str = RCLONE_VERSION,
-          access_key: str | None = None, secret_key: str | None = None, timeout: float = 30) -> dict:
+          access_key: str | None = None, secret_key: str | None = None, timeout: float = 30,
+          cert: str | None = None, key: str | None = None) -> dict:
     """Start `rclone serve s3` on addr ('host:port', port 0 = any free one) serving directory.
 
     Each top-level directory of `directory` is a bucket. Returns (and writes to
-    `state`, mode 0600) the endpoint, credentials, pid and log path.
+    `state`, mode 0600) the endpoint, credentials, pid and log path. With cert
+    and key (PEM files) it serves HTTPS.
     """
     exe = binary(version)
     if not exe.exists():
@@ -163,7 +165,8 @@ def start(addr: str, directory: str, state: str, version: str = RCLONE_VERSION,
     # A list flag's variable is read as CSV: one quoted field is one "id,secret" pair.
     env = {**os.environ, "RCLONE_AUTH_KEY": f'"{access_key},{secret_key}"', "RCLONE_CONFIG": "/dev/null"}
     with open(logfile, "ab") as logf:
-        proc = subprocess.Popen([str(exe), "serve", "s3", "--addr", f"{host}:{port}", directory],
+        tls = ["--cert", cert, "--key", key] if cert and key else []
+        proc = subprocess.Popen([str(exe), "serve", "s3", "--addr", f"{host}:{port}", *tls, directory],
                                 env=env, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     deadline = time.time() + timeout
@@ -172,7 +175,7 @@ def start(addr: str, directory: str, state: str, version: str = RCLONE_VERSION,
             proc.kill()
             die(f"rclone serve s3 did not listen on {host}:{port}; see {logfile}")
         time.sleep(0.2)
-    info = {"endpoint": f"http://{host}:{port}", "access_key": access_key, "secret_key": secret_key,
+    info = {"endpoint": f"{'https' if tls else 'http'}://{host}:{port}", "access_key": access_key, "secret_key": secret_key,
             "pid": proc.pid, "log": str(logfile), "dir": directory, "version": version}
     fd = os.open(state, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

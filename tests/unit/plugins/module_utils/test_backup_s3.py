@@ -160,3 +160,60 @@ def test_bad_input_is_named(server):
     with pytest.raises(b.BackupError) as e:
         remote(server, endpoint='http://127.0.0.1:9').check()  # discard port: nothing listens
     assert e.value.kind == 'unreachable' and 'etcd_backup_s3_endpoint=' in str(e.value)
+
+
+def _ca_and_server_cert(tmp):
+    """A CA and a certificate for 127.0.0.1 signed by it (PEM files in tmp)."""
+    # pylint: disable=import-outside-toplevel
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(subject, issuer, public, signer, ca, sans=None):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, srv_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'raftops test S3 CA')])
+    ca = cert(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    srv = cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, '127.0.0.1')]), ca_name, srv_key.public_key(),
+               ca_key, False, [x509.IPAddress(ipaddress.ip_address('127.0.0.1'))])
+    pem = serialization.Encoding.PEM
+    paths = dict(ca=tmp / 'ca.crt', cert=tmp / 'server.crt', key=tmp / 'server.key')
+    paths['ca'].write_bytes(ca.public_bytes(pem))
+    paths['cert'].write_bytes(srv.public_bytes(pem) + ca.public_bytes(pem))
+    paths['key'].write_bytes(srv_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+    return {k: str(v) for k, v in paths.items()}
+
+
+def test_endpoint_with_a_private_ca(tmp_path, keys, snapshot):
+    """HTTPS with a certificate of the operators' own CA: refused (naming
+    etcd_backup_s3_ca_file) until the CA is given, then a full round trip."""
+    pki = _ca_and_server_cert(tmp_path)
+    (tmp_path / 'data' / BUCKET).mkdir(parents=True)
+    state = str(tmp_path / 'tls.json')
+    info = s3server.start('127.0.0.1:0', str(tmp_path / 'data'), state, cert=pki['cert'], key=pki['key'])
+    try:
+        assert info['endpoint'].startswith('https://')
+        with pytest.raises(b.BackupError) as e:
+            remote(info).check()
+        assert e.value.kind == 'tls' and 'etcd_backup_s3_ca_file' in str(e.value)
+        r = remote(info, ca_file=pki['ca'])
+        r.check()
+        when = datetime.datetime(2026, 5, 1, tzinfo=datetime.timezone.utc)
+        doc = push(r, snapshot, keys, tmp_path, when, cluster='tls')
+        out = tmp_path / 'back.db'
+        b.pull(r, 'tls', 'latest', keys['ops'][0], str(out), age_bin=keys['age'], workdir=str(tmp_path))
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == doc['snapshot']['sha256']
+    finally:
+        s3server.stop(state)
