@@ -258,6 +258,40 @@ class Lab:
         self.faults.begin(self.step, fault, first, seconds_fault_to_end=round(end - injected, 1))
         return dict(rc=rc, output=self.last_output, after_fault_s=end - injected, log=str(log))
 
+    def fresh(self, host: str) -> None:
+        """Replace a host with a new machine of the same name and addresses: the
+        container is removed and run again from its image with the settings it
+        had (networks and IPs, capabilities, mounts, command), so nothing of
+        what it held is left."""
+        info = json.loads(subprocess.run(["docker", "inspect", host], capture_output=True, text=True,
+                                         check=True).stdout)[0]
+        cfg, hc = info["Config"], info["HostConfig"]
+        nets = {n: (v.get("IPAMConfig") or {}).get("IPv4Address") or v["IPAddress"]
+                for n, v in info["NetworkSettings"]["Networks"].items()}
+        first, *rest = nets.items()
+        args = ["docker", "run", "-d", "--name", host, "--hostname", cfg["Hostname"],
+                "--network", first[0], "--ip", first[1], "--cgroupns", hc.get("CgroupnsMode") or "private"]
+        args += [a for c in hc.get("CapAdd") or [] for a in ("--cap-add", c)]
+        args += [a for o in hc.get("SecurityOpt") or [] for a in ("--security-opt", o)]
+        args += [a for b in hc.get("Binds") or [] for a in ("-v", b)]
+        args += [a for t, o in (hc.get("Tmpfs") or {}).items() for a in ("--tmpfs", f"{t}:{o}" if o else t)]
+        args += [a for e in cfg.get("Env") or [] for a in ("-e", e)]
+        if cfg.get("Entrypoint"):
+            args += ["--entrypoint", cfg["Entrypoint"][0]]
+        args += [cfg["Image"]] + (cfg.get("Entrypoint") or [])[1:] + (cfg.get("Cmd") or [])
+        subprocess.run(["docker", "rm", "-f", host], check=True, capture_output=True)
+        subprocess.run(args, check=True, capture_output=True)
+        for net, ip in rest:
+            subprocess.run(["docker", "network", "connect", "--ip", ip, net, host], check=True, capture_output=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = subprocess.run(["docker", "exec", host, "systemctl", "is-system-running"], capture_output=True,
+                                   text=True, check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                return
+            time.sleep(1)
+        raise StepFailed(f"{host}: systemd did not come up in the new container ({state!r})")
+
     def networks(self, host: str) -> dict[str, str]:
         """{docker network: IPv4 address} of a container."""
         out = subprocess.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", host],

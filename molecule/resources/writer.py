@@ -4,6 +4,7 @@
   writer.py verify --out F ...   every acknowledged key must read back with its value
   writer.py dump   --out F ...   all keys under the prefix, as JSON
   writer.py churn  --count N --size B [--until-nospace] ...   write then delete N values
+  writer.py fill   --count N --size B ...   write N values of B random bytes that stay (backup sizes)
 
 It talks to the members' client URLs through etcd's gRPC gateway (JSON over
 HTTPS, the admin client certificate), trying the endpoints in turn like a
@@ -171,9 +172,20 @@ def cmd_churn(args, client: Client) -> int:
     return 1 if args.until_nospace and not nospace else 0
 
 
+def cmd_fill(args, client: Client) -> int:
+    """Write --count values of --size random (incompressible) characters that
+    stay, so a snapshot is as large as a real one (bounded by --count)."""
+    t0 = time.monotonic()
+    for i in range(args.count):
+        client.put(f"{args.prefix}{i:06d}", base64.b64encode(os.urandom(args.size * 3 // 4)).decode())
+    print(json.dumps({"written": args.count, "bytes": args.count * args.size,
+                      "seconds": round(time.monotonic() - t0, 1)}))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("mode", choices=["run", "verify", "dump", "churn"])
+    ap.add_argument("mode", choices=["run", "verify", "dump", "churn", "fill"])
     ap.add_argument("--endpoints", required=True, help="comma-separated client URLs")
     ap.add_argument("--cacert")
     ap.add_argument("--cert")
@@ -190,7 +202,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--until-nospace", action="store_true", help="churn: stop at the NOSPACE alarm")
     args = ap.parse_args(argv)
     client = Client(args)
-    return dict(run=cmd_run, verify=cmd_verify, dump=cmd_dump, churn=cmd_churn)[args.mode](args, client)
+    return dict(run=cmd_run, verify=cmd_verify, dump=cmd_dump, churn=cmd_churn, fill=cmd_fill)[args.mode](args, client)
 
 
 if __name__ == "__main__":
