@@ -256,17 +256,22 @@ def classify_age(stderr):
     return 'age'
 
 
+def spawn_age(argv, **pipes):
+    """Start age (argv[0]) with its standard error piped; a missing binary is named."""
+    try:
+        return subprocess.Popen(argv, stderr=subprocess.PIPE, **pipes)
+    except OSError as e:
+        raise BackupError('age_missing', 'cannot run %s: %s' % (argv[0], e),
+                          'Install Debian\'s `age` package on the member (the role does).')
+
+
 def encrypt(src, dst, recipients, age_bin='age'):
     """gzip + age src into dst. Returns (snapshot sha256, size, object sha256, size)."""
     argv = [age_bin, '--encrypt']
     for r in recipients:
         argv += ['--recipient', r]
     argv += ['--output', dst]
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as e:
-        raise BackupError('age_missing', 'cannot run %s: %s' % (age_bin, e),
-                          'Install Debian\'s `age` package on the member (the role does).')
+    proc = spawn_age(argv, stdin=subprocess.PIPE)
     h = hashlib.sha256()
     size = 0
     try:
@@ -291,11 +296,7 @@ def decrypt(src, dst, identity_file, age_bin='age'):
     if not identity_file or not os.path.isfile(identity_file):
         raise BackupError('identity', 'age identity file %r does not exist on this host' % identity_file)
     argv = [age_bin, '--decrypt', '--identity', identity_file, src]
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as e:
-        raise BackupError('age_missing', 'cannot run %s: %s' % (age_bin, e),
-                          'Install Debian\'s `age` package on the member (the role does).')
+    proc = spawn_age(argv, stdout=subprocess.PIPE)
     h = hashlib.sha256()
     size = 0
     gz_error = None
