@@ -134,7 +134,7 @@ def timer_backup_and_retention(lab: S3Lab) -> None:
     before = {b["name"] for b in lab.remote()}
     with lab.writer("timer_backup", H, duration=300):
         for h in H:
-            lab.sh(h, "systemctl start etcd-backup.service")
+            lab.backup_now(h)
     after = lab.remote()
     new = [b for b in after if b["name"] not in before]
     expect(len(new) == 1 and new[0]["name"].endswith("-" + leader) and new[0]["complete"],
@@ -151,7 +151,7 @@ def timer_backup_and_retention(lab: S3Lab) -> None:
     # Retention (keep_last=2): a third and fourth upload prune the oldest.
     for _round in range(2):
         time.sleep(1.1)
-        lab.sh(leader, "systemctl start etcd-backup.service")
+        lab.backup_now(leader)
     names = [b["name"] for b in lab.remote()]
     expect(len(names) == 2, f"remote retention keep_last=2 left {names}")
     local = lab.sh(leader, f"ls /var/backups/etcd | grep -c {CLUSTER}-scheduled- || true").strip()
@@ -160,7 +160,7 @@ def timer_backup_and_retention(lab: S3Lab) -> None:
     lab.sh(leader, "cp /etc/raftops-etcd/backup.json /root/backup.json.good && "
                    "python3 -c \"import json; p='/etc/raftops-etcd/backup.json'; d=json.load(open(p)); "
                    "d['s3']['secret_key']='wrong'; json.dump(d, open(p, 'w'))\"")
-    lab.sh(leader, "systemctl start etcd-backup.service", check=False)
+    lab.backup_now(leader, check=False)
     state = lab.sh(leader, "systemctl is-failed etcd-backup.service || true").strip()
     lab.sh(leader, "cp /root/backup.json.good /etc/raftops-etcd/backup.json && rm /root/backup.json.good && "
                    "systemctl reset-failed etcd-backup.service")

@@ -306,7 +306,7 @@ def backup_and_restore(lab: Lab) -> None:
     lab.idempotent("backup")
     for h in SWAPPED:
         expect(lab.sh(h, "systemctl is-enabled etcd-backup.timer").strip() == "enabled", f"timer on {h}")
-    lab.sh(H[0], "systemctl start etcd-backup.service")
+    lab.backup_now(H[0])
     expect("day2-scheduled-" in lab.sh(H[0], "ls /var/backups/etcd"), "the scheduled snapshot was not written")
     # Writes after the backup must not survive the restore.
     with lab.writer("after_backup", SWAPPED, duration=5):

@@ -390,6 +390,12 @@ class Lab:
             raise StepFailed(f"{host}: {script}: {proc.stderr.strip()}")
         return proc.stdout
 
+    def backup_now(self, host: str, check: bool = True) -> str:
+        """Run the scheduled backup (etcd-backup.service) once on `host`. When it fails, the
+        error carries the unit's journal, which says which step failed and why."""
+        return self.sh(host, "systemctl start etcd-backup.service || { rc=$?; "
+                             "journalctl -u etcd-backup.service --no-pager -o cat -n 40 >&2; exit $rc; }", check=check)
+
     def etcdctl(self, host: str, args: str) -> dict | list:
         return json.loads(self.sh(host, f". /etc/profile.d/etcdctl.sh; etcdctl {args} -w json"))
 

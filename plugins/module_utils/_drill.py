@@ -158,6 +158,11 @@ def decide(revision, restored, live, restored_etcdutl=None, keys_restored=None, 
             "snapshot's state to compare with. Take a new backup and drill it before the next compaction "
             '(or drill right after each backup).' % (revision, live_compact_revision if live_compact_revision
                                                      is not None else 'unknown')]
+    if live_error == 'at_compaction':
+        return 'not_comparable', [
+            "the snapshot was taken at the live cluster's compaction revision %s and the cluster has been written "
+            'since: etcd answers hashkv at a compaction revision with the hash it stored while compacting (over '
+            'the revisions before it), which the restored data cannot reproduce. Drill the next backup.' % revision]
     if live_error == 'future':
         return 'not_comparable', [
             'the live cluster has not reached revision %s: this backup is not of its current history '
@@ -215,7 +220,7 @@ class Drill(object):
     """One drill of one snapshot file. `live_env`: ETCDCTL_* of the live cluster (endpoints, TLS)."""
 
     def __init__(self, runner, etcdctl, etcdutl, etcd, live_env, version, scratch_parent=None,
-                 start_timeout=60, log=None):
+                 start_timeout=300, log=None):
         self.run = runner
         self.etcdctl = etcdctl
         self.etcdutl = etcdutl
@@ -303,6 +308,23 @@ class Drill(object):
             time.sleep(0.5)
 
     @staticmethod
+    def taken_at_compaction(revision, restored, live):
+        """The snapshot was taken at a compaction's revision (nothing written between the two):
+        etcd answers hashkv at that revision with the hash it stored while compacting, over the
+        revisions since the compaction before, with that one's compact revision. The restored
+        store holds only what the compaction kept, so the two never compare."""
+        return restored.get('compact_revision') == revision and any(
+            x['compact_revision'] != revision for x in live)
+
+    def latest_if_unchanged(self, revision):
+        """(live answers, error kind): hashkv of the latest revision, which etcd computes over
+        what the compaction kept, when nothing was written since the snapshot; else 'at_compaction'."""
+        latest, err_kind, dummy = self.hashkv(self.live_env, 0, 'hashkv of the live cluster (latest)')
+        if latest and all(x['revision'] == revision and x['compact_revision'] == revision for x in latest):
+            return latest, None
+        return [], 'at_compaction'
+
+    @staticmethod
     def stop(proc):
         if proc is None or proc.poll() is not None:
             return
@@ -364,6 +386,8 @@ class Drill(object):
                 timings['restored_etcd'] = round(time.time() - t, 2)
             t = time.time()
             live, live_error, live_message = self.hashkv(self.live_env, revision, 'hashkv of the live cluster')
+            if not live_error and self.taken_at_compaction(revision, restored, live):
+                live, live_error = self.latest_if_unchanged(revision)
             live_compact = None
             if live_error == 'compacted':
                 latest, dummy, dummy2 = self.hashkv(self.live_env, 0, 'hashkv of the live cluster (latest)')

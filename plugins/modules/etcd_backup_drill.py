@@ -58,7 +58,7 @@ options:
   start_timeout:
     description: Seconds the throw-away etcd may take to become healthy.
     type: int
-    default: 120
+    default: 300
 '''
 
 EXAMPLES = r'''
@@ -182,7 +182,7 @@ def main():
         serve=dict(type='bool', default=True),
         etcd_path=dict(type='path'),
         not_comparable=dict(type='str', default='fail', choices=['fail', 'warn']),
-        start_timeout=dict(type='int', default=120),
+        start_timeout=dict(type='int', default=300),
     )
     module = AnsibleModule(argument_spec=argspec, supports_check_mode=True)
     run_module(module, lambda: run(module))

@@ -105,6 +105,11 @@ def test_future_revision_is_not_comparable():
     assert result == 'not_comparable' and 'has not reached revision 99' in reasons[0]
 
 
+def test_written_since_a_snapshot_at_a_compaction_is_not_comparable():
+    result, reasons = d.decide(99, dict(restored_of('3.5.30'), revision=99), [], live_error='at_compaction')
+    assert result == 'not_comparable' and "compaction revision 99" in reasons[0]
+
+
 def test_members_that_disagree_fail():
     live = live_of('3.6.16') * 2
     live[1] = dict(live[1], hash=1, endpoint='http://b:2379')
