@@ -79,6 +79,7 @@ def before():
     return host_state()
 
 
+@pytest.mark.first_verify
 @pytest.mark.parametrize("name,args,message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_fails_early_and_changes_nothing(before, name, args, message):
     res = run_site(*args)
