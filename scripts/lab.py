@@ -10,8 +10,9 @@ Sub-commands (all idempotent, all safe to re-run):
            password, as on cloud images
   mirror   build the etcd release mirror (upstream layout) from Debian packages
   prepare  engine + images + mirror
-  up       prepare, start the lab containers + mirror, run site.yml, print the
-           member list and endpoint health
+  up       prepare, start the lab containers + mirror, make an SSH key for
+           this run and authorise it for `debian` on each host, run site.yml
+           over SSH as debian (sudo), print the member list and endpoint health
   down     remove the lab containers and network
   clean-stale  remove every container/network this project's tests may have
            left behind (names are deterministic)
@@ -80,6 +81,9 @@ SYSTEMD_RUN_OPTS = [
 LAB_NETWORK = "raftops-lab"
 LAB_SUBNET = "172.31.250.0/24"
 LAB_PREFIX = "raftops-lab-"
+# `make lab` reaches its hosts over SSH as debian with this key, made at each `up`
+# (inventory/lab/group_vars/all.yml reads it from the same place).
+LAB_KEY = CACHE / "lab" / "id_ed25519"
 STALE_PREFIXES = ("raftops-",)
 
 
@@ -353,6 +357,42 @@ def lab_containers(members: int, image: str) -> None:
             capture=True)
 
 
+def lab_key() -> Path:
+    """A key made for this `up` (ed25519, no passphrase): inventory/lab logs in with it."""
+    LAB_KEY.parent.mkdir(parents=True, exist_ok=True)
+    for path in (LAB_KEY, LAB_KEY.with_name(LAB_KEY.name + ".pub")):
+        path.unlink(missing_ok=True)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "raftops-lab", "-f", str(LAB_KEY)], capture=True)
+    return LAB_KEY
+
+
+def authorise_ssh(members: int) -> None:
+    """Install this run's public key for user `debian` on each lab host (through
+    the docker connection, as root), then wait until `debian` logs in over SSH
+    and sudo makes root: the way cloud images are reached."""
+    pub = LAB_KEY.with_name(LAB_KEY.name + ".pub").read_text()
+    base = LAB_SUBNET.rsplit(".", 1)[0]
+    for i in range(1, members + 1):
+        run(["docker", "exec", "-i", f"{LAB_PREFIX}etcd-{i}", "sh", "-c",
+             "install -d -m 0700 -o debian -g debian /home/debian/.ssh && "
+             "cat > /home/debian/.ssh/authorized_keys && "
+             "chown debian:debian /home/debian/.ssh/authorized_keys && chmod 0600 /home/debian/.ssh/authorized_keys"],
+            input=pub, capture=True)
+    for i in range(1, members + 1):
+        cmd = ["ssh", "-i", str(LAB_KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+               "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+               f"debian@{base}.{10 + i}", "sudo", "-n", "id", "-un"]
+        deadline = time.time() + 90
+        while True:
+            res = run(cmd, check=False, capture=True)
+            if res.returncode == 0 and res.stdout.strip() == "root":
+                break
+            if time.time() > deadline:
+                die(f"debian@{base}.{10 + i}: no SSH login with sudo after 90 s: {(res.stderr or res.stdout).strip()}")
+            time.sleep(1)
+    log(f"{members} hosts answer over SSH as debian (key {LAB_KEY}), sudo makes root")
+
+
 def converge(extra: list[str] | None = None, capture: bool = False) -> tuple[float, str]:
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     t0 = time.time()
@@ -369,6 +409,8 @@ def show_cluster() -> None:
 
 def lab_up(members: int, image: str) -> None:
     lab_containers(members, image)
+    lab_key()
+    authorise_ssh(members)
     took = converge()[0]
     log(f"site.yml converged in {took:.1f}s")
     show_cluster()
