@@ -293,18 +293,24 @@ class Drill(object):
                                 env=dict((k, v) for k, v in os.environ.items() if not k.startswith('ETCD')))
         log.close()
         env = dict(ETCDCTL_ENDPOINTS=client, ETCDCTL_DIAL_TIMEOUT='2s', ETCDCTL_COMMAND_TIMEOUT='300s')
+        # Each probe gives up after 5 s and the next one tries again: one probe that hangs (a
+        # connection made while etcd was not yet serving) must not use up the whole start_timeout.
+        probe = dict(env, ETCDCTL_COMMAND_TIMEOUT='5s')
         deadline = time.time() + self.start_timeout
         while True:
             if proc.poll() is not None:
                 with open(os.path.join(os.path.dirname(data_dir), 'etcd.log'), 'rb') as f:
                     tail = f.read()[-2000:].decode('utf-8', 'replace')
                 raise DrillError('start the restored etcd', 'exited with %s: %s' % (proc.returncode, clean(tail)))
-            rc = self.run([self.etcdctl, 'endpoint', 'health'], env)[0]
+            rc = self.run([self.etcdctl, 'endpoint', 'health'], probe)[0]
             if rc == 0:
                 return proc, env
             if time.time() > deadline:
                 self.stop(proc)
-                raise DrillError('start the restored etcd', 'not healthy after %ss' % self.start_timeout)
+                with open(os.path.join(os.path.dirname(data_dir), 'etcd.log'), 'rb') as f:
+                    tail = f.read()[-2000:].decode('utf-8', 'replace')
+                raise DrillError('start the restored etcd', 'not healthy after %ss (%s): %s' % (
+                    self.start_timeout, client, clean(tail) or 'etcd logged nothing'))
             time.sleep(0.5)
 
     @staticmethod

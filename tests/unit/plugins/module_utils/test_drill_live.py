@@ -56,7 +56,7 @@ def drill(member, path, serve=True):
     b = member['bindir']
     version = tuple(int(x) for x in member['version'].split('.'))
     return d.Drill(d.subprocess_runner, str(b / 'etcdctl'), str(b / 'etcdutl'), str(b / 'etcd'), member['env'],
-                   version, scratch_parent=str(member['tmp'])).drill(str(path), serve=serve)
+                   version, scratch_parent=str(member['tmp']), start_timeout=60).drill(str(path), serve=serve)
 
 
 def test_drill_passes_and_reports_figures(member):
