@@ -84,6 +84,7 @@ LAB_PREFIX = "raftops-lab-"
 # `make lab` reaches its hosts over SSH as debian with this key, made at each `up`
 # (inventory/lab/group_vars/all.yml reads it from the same place).
 LAB_KEY = CACHE / "lab" / "id_ed25519"
+LAB_PUB = LAB_KEY.with_name(LAB_KEY.name + ".pub")
 STALE_PREFIXES = ("raftops-",)
 
 
@@ -360,7 +361,7 @@ def lab_containers(members: int, image: str) -> None:
 def lab_key() -> Path:
     """A key made for this `up` (ed25519, no passphrase): inventory/lab logs in with it."""
     LAB_KEY.parent.mkdir(parents=True, exist_ok=True)
-    for path in (LAB_KEY, LAB_KEY.with_name(LAB_KEY.name + ".pub")):
+    for path in (LAB_KEY, LAB_PUB):
         path.unlink(missing_ok=True)
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "raftops-lab", "-f", str(LAB_KEY)], capture=True)
     return LAB_KEY
@@ -370,7 +371,7 @@ def authorise_ssh(members: int) -> None:
     """Install this run's public key for user `debian` on each lab host (through
     the docker connection, as root), then wait until `debian` logs in over SSH
     and sudo makes root: the way cloud images are reached."""
-    pub = LAB_KEY.with_name(LAB_KEY.name + ".pub").read_text()
+    pub = LAB_PUB.read_text()
     base = LAB_SUBNET.rsplit(".", 1)[0]
     for i in range(1, members + 1):
         run(["docker", "exec", "-i", f"{LAB_PREFIX}etcd-{i}", "sh", "-c",

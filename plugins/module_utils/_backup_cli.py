@@ -156,7 +156,8 @@ def run_backup(cfg, run=None, now=None, remote_factory=None):
         version = tuple(int(x) for x in re.findall(r'\d+', cfg.get('etcd_version') or '3.5.0')[:3])
         live = dict(ctl_env(cfg), ETCDCTL_ENDPOINTS=','.join(cfg.get('endpoints') or [cfg['endpoint']]))
         drill = _drill.Drill(run, cfg['etcdctl'], cfg.get('etcdutl'), cfg['etcd'], live, version,
-                             scratch_parent=cfg['backup_dir'], start_timeout=cfg.get('drill_start_timeout', 300))
+                             scratch_parent=cfg['backup_dir'],
+                             start_timeout=cfg.get('drill_start_timeout', _drill.START_TIMEOUT))
         figures = drill.drill(path, serve=cfg.get('drill_serve', True))
         result['drill'] = figures
         log('drill %s: %s (%.1f s)'

@@ -192,6 +192,11 @@ def decide(revision, restored, live, restored_etcdutl=None, keys_restored=None, 
 
 
 # --------------------------------------------------------------------------- running
+# Seconds the throw-away etcd may take to answer healthy, unless told otherwise
+# (the role's etcd_drill_start_timeout; the module's start_timeout).
+START_TIMEOUT = 300
+
+
 def free_port(host='127.0.0.1'):
     s = socket.socket()
     try:
@@ -220,7 +225,7 @@ class Drill(object):
     """One drill of one snapshot file. `live_env`: ETCDCTL_* of the live cluster (endpoints, TLS)."""
 
     def __init__(self, runner, etcdctl, etcdutl, etcd, live_env, version, scratch_parent=None,
-                 start_timeout=300, log=None):
+                 start_timeout=START_TIMEOUT, log=None):
         self.run = runner
         self.etcdctl = etcdctl
         self.etcdutl = etcdutl
@@ -288,7 +293,8 @@ class Drill(object):
         if self.version < (3, 5, 0):
             argv.remove('--listen-metrics-urls=')
         self.commands.append(' '.join(argv))
-        log = open(os.path.join(os.path.dirname(data_dir), 'etcd.log'), 'wb')
+        log_path = os.path.join(os.path.dirname(data_dir), 'etcd.log')
+        log = open(log_path, 'wb')
         proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                 env=dict((k, v) for k, v in os.environ.items() if not k.startswith('ETCD')))
         log.close()
@@ -299,19 +305,21 @@ class Drill(object):
         deadline = time.time() + self.start_timeout
         while True:
             if proc.poll() is not None:
-                with open(os.path.join(os.path.dirname(data_dir), 'etcd.log'), 'rb') as f:
-                    tail = f.read()[-2000:].decode('utf-8', 'replace')
-                raise DrillError('start the restored etcd', 'exited with %s: %s' % (proc.returncode, clean(tail)))
+                raise DrillError('start the restored etcd', 'exited with %s: %s' % (proc.returncode, self.log_tail(log_path)))
             rc = self.run([self.etcdctl, 'endpoint', 'health'], probe)[0]
             if rc == 0:
                 return proc, env
             if time.time() > deadline:
                 self.stop(proc)
-                with open(os.path.join(os.path.dirname(data_dir), 'etcd.log'), 'rb') as f:
-                    tail = f.read()[-2000:].decode('utf-8', 'replace')
                 raise DrillError('start the restored etcd', 'not healthy after %ss (%s): %s' % (
-                    self.start_timeout, client, clean(tail) or 'etcd logged nothing'))
+                    self.start_timeout, client, self.log_tail(log_path) or 'etcd logged nothing'))
             time.sleep(0.5)
+
+    @staticmethod
+    def log_tail(path):
+        """The end of the throw-away etcd's log, cleaned."""
+        with open(path, 'rb') as f:
+            return clean(f.read()[-2000:].decode('utf-8', 'replace'))
 
     @staticmethod
     def taken_at_compaction(revision, restored, live):
