@@ -455,7 +455,15 @@ class Lab:
         return json.loads(res.stdout.strip().splitlines()[-1])
 
     # ------------------------------------------------------------ steps
-    def steps(self, steps: list) -> int:
+    def steps(self, steps: list, only: list[str] | None = None) -> int:
+        """Run `steps` (functions taking the Lab) in order; `only`: the names
+        of those to run (all when empty). An unknown name is refused, so a
+        misspelled step cannot pass by running nothing."""
+        known = [f.__name__ for f in steps]
+        unknown = sorted(set(only or []) - set(known))
+        if unknown:
+            raise SystemExit(f"unknown step(s) {unknown}; the steps of {self.scenario}: {', '.join(known)}")
+        steps = [f for f in steps if not only or f.__name__ in only]
         t0 = time.monotonic()
         try:
             for func in steps:

@@ -71,7 +71,11 @@ class Client:
 
     def put(self, key: str, value: str) -> int:
         data = self.call("/v3/kv/put", {"key": b64(key), "value": b64(value)})
-        return int(data["header"]["revision"])
+        try:
+            return int(data["header"]["revision"])
+        except (KeyError, TypeError, ValueError):
+            # Not an acknowledgement etcd would send: counted as a failed put.
+            raise RuntimeError(f"a reply without a revision: {str(data)[:200]}") from None
 
     def range_prefix(self, prefix: str) -> dict[str, str]:
         data = self.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
