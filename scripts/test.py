@@ -308,12 +308,19 @@ def ephemeral(name: str) -> Path:
     return Path.home() / ".cache" / "raftops-etcd" / "molecule" / key / name
 
 
+def day2_kept(name: str) -> Path:
+    """Where a failed scenario's day-2 files are copied (see scenario())."""
+    return LOGS / f"{name}-day2"
+
+
 def scenario(name: str) -> None:
     """create, converge, idempotence, check (changed=0), verify; always destroy."""
     mol = [BIN / "molecule"]
     env = dict(tool_env(), MOLECULE_EPHEMERAL_DIRECTORY=str(ephemeral(name)))
     t0 = time.time()
     steps = ROOT / "molecule" / name / "day2_steps.py"
+    # An earlier run's copy would be taken for this run's.
+    shutil.rmtree(day2_kept(name), ignore_errors=True)
     try:
         # No `molecule syntax`: lint's syntax-check rule already runs
         # ansible-playbook --syntax-check on every playbook of the scenarios
@@ -343,10 +350,9 @@ def scenario(name: str) -> None:
         # copied next to the lane logs first.
         kept = None
         if steps.exists() and (ephemeral(name) / "day2").is_dir():
-            kept = LOGS / f"{name}-day2"
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(ephemeral(name) / "day2", kept, ignore=shutil.ignore_patterns("*.key", "*.tar"),
-                            dirs_exist_ok=True)
+            kept = day2_kept(name)
+            shutil.copytree(ephemeral(name) / "day2", kept,
+                            ignore=shutil.ignore_patterns("*.key", "*.agekey", "*.tar"), dirs_exist_ok=True)
         FAILED_SCENARIOS.append({
             "scenario": name,
             "ephemeral_dir": str(ephemeral(name)),
@@ -403,8 +409,10 @@ def scenarios_side_by_side(names: list[str], width: int) -> None:
                       f"(log {LOGS / f'{name}.log'})", flush=True)
                 if not ok and not failed:
                     failed = name
+                    # The lane's own record dies with it: the copy it made is found here.
                     FAILED_SCENARIOS.append({"scenario": name, "log": str(LOGS / f"{name}.log"),
-                                             "ephemeral_dir": str(ephemeral(name))})
+                                             "ephemeral_dir": str(ephemeral(name)),
+                                             "day2_logs": str(day2_kept(name)) if day2_kept(name).is_dir() else None})
                     tail = (LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-120:]
                     print(f"--- last lines of {name}'s log\n" + "\n".join(tail) + "\n---", flush=True)
                     if os.environ.get("RAFTOPS_KEEP_GOING") != "1":

@@ -52,7 +52,7 @@ def test_put_returns_the_revision(client):
 @pytest.mark.parametrize("reply", [b"{}", b'{"header": {}}', b'{"header": null}', b'{"header": {"revision": "x"}}'])
 def test_a_reply_without_a_revision_is_a_failed_put(client, reply):
     # Counted as a failure by cmd_run, never a crash of the writer.
-    with pytest.raises(RuntimeError, match="no endpoint answered|without a revision"):
+    with pytest.raises(RuntimeError, match="a reply without a revision"):
         client(reply).put("/k", "v")
 
 
