@@ -30,6 +30,9 @@ def rolling_restart(lab: Lab) -> None:
         lab.playbook("rolling_restart", {"etcd_restart_before": stamp})
     order = re.findall(r"Restarting etcd on (\S+)", lab.last_output)
     expect(len(order) == 3 and order[-1] == leader, f"restart order {order}: the leader {leader} must be last")
+    why = re.findall(rf"Restarting etcd on (\S+) \(\S+\): requested: etcd runs since \d+, before {stamp}\b",
+                     " ".join(lab.last_output.split()))
+    expect(why == order, f"the restarts do not all say why (started before the stamp {stamp}): {why}")
     handed = re.search(r"Hand leadership to another member first\][^\n]*\n(?:[^\n]*\n)?changed: \[" + re.escape(leader),
                        lab.last_output)
     expect(handed is not None, f"leadership was not handed away from {leader} before its restart")

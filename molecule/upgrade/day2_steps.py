@@ -50,6 +50,12 @@ def upgrade_to(lab: Lab, version: str, then=None, interrupted: bool = False) -> 
             lab.playbook("upgrade", {"etcd_version": version})
             again = [h for h in done if started(lab, h) != before[h]]
             expect(not again, f"the resumed upgrade restarted {again} again, which ran {version} already")
+            # The log says why: each member left behind restarts for its binary.
+            flat = " ".join(lab.last_output.split())
+            for h in (h for h in H if h not in done):
+                why = re.search(rf"Restarting etcd on {re.escape(h)} \(\S+\): .{{0,600}}?binary: \S+/v[0-9.]+/etcd "
+                                rf"-> \S+/v{re.escape(version)}/etcd", flat)
+                expect(why is not None, f"the resumed upgrade does not say that {h} restarts for its binary")
         else:
             lab.playbook("upgrade", {"etcd_version": version})
             first = lab.last_output

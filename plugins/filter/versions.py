@@ -497,31 +497,10 @@ def etcd_downgrade_problems(running_versions, target, install_method="archive"):
     return []
 
 
-def etcd_restart_for_version(running_versions, name, target, active_binary="", target_binary=""):
-    """Does member <name> still need its restart onto <target>?
-
-    True when etcd reports that it runs another version than <target> while
-    the binary its unit starts (active_binary: where the etcd link points) is
-    already <target>'s (target_binary). That is a roll stopped between two
-    members: the new binaries were staged on every member, and the restarts
-    they called for lived only in the controller that died, so a re-run sees
-    nothing to change on disk. False when the version is unknown (the member
-    does not answer: the health gates deal with that) or when another binary
-    is linked (staging changes that first, and asks for the restart itself).
-    """
-    running = (running_versions or {}).get(name)
-    if not running or not active_binary or not target_binary:
-        return False
-    if str(active_binary).rstrip("/") != str(target_binary).rstrip("/"):
-        return False
-    return _version(running) != _version(target)
-
-
 class FilterModule(object):
     def filters(self):
         return {
             "etcd_downgrade_problems": etcd_downgrade_problems,
             "etcd_flag_problems": etcd_flag_problems,
-            "etcd_restart_for_version": etcd_restart_for_version,
             "etcd_upgrade_problems": etcd_upgrade_problems,
         }

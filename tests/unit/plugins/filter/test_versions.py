@@ -412,7 +412,6 @@ def test_filters_are_registered():
     assert v.FilterModule().filters() == {
         "etcd_downgrade_problems": v.etcd_downgrade_problems,
         "etcd_flag_problems": v.etcd_flag_problems,
-        "etcd_restart_for_version": v.etcd_restart_for_version,
         "etcd_upgrade_problems": v.etcd_upgrade_problems,
     }
 
@@ -452,35 +451,3 @@ def test_upgrade_and_downgrade_agree(running, target):
 def test_role_checks_use_the_filters(path, filter_name):
     from conftest import ROOT
     assert filter_name in (ROOT / path).read_text()
-
-
-# --- a roll stopped between two members (issue #12) ----------------------------
-
-def _reported(version):
-    """The version etcd reports in `endpoint status -w json` (captured), as
-    etcd_cluster_info returns it per member name."""
-    import json
-    from conftest import FIXTURES
-    status = json.loads((FIXTURES / version / "endpoint_status.json").read_text())
-    return status[0]["Status"]["version"]
-
-
-def test_a_member_left_on_the_old_version_still_restarts():
-    """Upgrade 3.5 -> 3.6 killed after etcd-1 restarted: every link points at
-    3.6.16 already (nothing drifts), etcd-2 and etcd-3 still run 3.5."""
-    old, new = _reported("3.5.30"), _reported("3.6.16")
-    versions = {"etcd-1": new, "etcd-2": old, "etcd-3": old}
-    linked = wanted = "/opt/etcd/v3.6.16/etcd"
-    assert not v.etcd_restart_for_version(versions, "etcd-1", new, linked, wanted)
-    assert v.etcd_restart_for_version(versions, "etcd-2", new, linked, wanted)
-    assert v.etcd_restart_for_version(versions, "etcd-3", new, linked, wanted)
-
-
-@pytest.mark.parametrize("versions, linked", [
-    ({}, "/opt/etcd/v3.6.16/etcd"),                     # no answer: the gates decide
-    ({"etcd-2": "3.5.30"}, "/opt/etcd/v3.5.30/etcd"),   # not staged: staging asks itself
-    ({"etcd-2": "3.5.30"}, ""),                         # a package install (no link)
-    ({"etcd-2": "3.6.16"}, "/opt/etcd/v3.6.16/etcd"),   # done
-])
-def test_no_restart_without_evidence(versions, linked):
-    assert not v.etcd_restart_for_version(versions, "etcd-2", "3.6.16", linked, "/opt/etcd/v3.6.16/etcd")
