@@ -39,11 +39,12 @@ def probe_links(index, stdout):
 
 
 def probe_units(stdout):
-    """{unit property: value} from `systemctl show -p ...` output."""
+    """{unit property: value} from `systemctl show -p ...` output; other lines
+    of the probe (`link ...`, `conf64 ...`, `chrony ...`) are not properties."""
     props = {}
     for line in (stdout or '').splitlines():
-        if '=' in line and not line.startswith('link '):
-            key, value = line.split('=', 1)
+        key, sep, value = line.partition('=')
+        if sep and key.isalnum():
             props[key] = value
     return props
 

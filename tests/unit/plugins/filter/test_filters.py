@@ -25,8 +25,9 @@ def test_probe_index_links_units():
                                  "link /usr/local/bin/etcdutl \n")
     assert idx["/usr/local/bin/etcd"]["lnk_source"] == "/opt/etcd/v3.5.30/etcd"
     assert "/usr/local/bin/etcdutl" not in idx  # readlink printed nothing: no link
-    assert probe.probe_units("ActiveState=active\nUnitFileState=enabled\nlink x y\n") == \
-        {"ActiveState": "active", "UnitFileState": "enabled"}
+    assert probe.probe_units("ActiveState=active\nUnitFileState=enabled\nlink x y=z\nconf64 RVRDRF9OQU1FPSJ4Igo=\n"
+                             "chrony_rc 0\nchrony a=b,1\nExecMainStartTimestamp=@1764030000\n") == \
+        {"ActiveState": "active", "UnitFileState": "enabled", "ExecMainStartTimestamp": "@1764030000"}
 
 
 @pytest.mark.parametrize("kwargs,drift", [
