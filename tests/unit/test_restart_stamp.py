@@ -21,9 +21,9 @@ def stamp_template() -> str:
     for play in yaml.safe_load(PLAYBOOK.read_text()):
         for task in play.get("tasks", []):
             facts = task.get("ansible.builtin.set_fact") or {}
-            if "__etcd_restart_stamp" in facts:
-                return facts["__etcd_restart_stamp"]
-    raise AssertionError(f"no set_fact of __etcd_restart_stamp in {PLAYBOOK}")
+            if "etcd_restart_stamp" in facts:
+                return facts["etcd_restart_stamp"]
+    raise AssertionError(f"no set_fact of etcd_restart_stamp in {PLAYBOOK}")
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])

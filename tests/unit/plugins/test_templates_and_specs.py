@@ -240,14 +240,20 @@ def test_boolean_check_runs_first():
         assert "raftops.etcd.bool_problems" in str(first.get("vars")), role
 
 
-def test_etcd_entry_points_take_every_boolean():
+def test_etcd_entry_points_check_the_booleans_they_read():
     """Role argument validation (type: bool) refuses etcd_force=maybe at every
-    entry point a playbook includes."""
+    entry point that reads etcd_force (tests/unit/test_entry_points.py keeps
+    each entry point's options to what it reads)."""
+    import entry_points as ep
     specs = yaml.safe_load((ROLES / "etcd" / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     bools = {n for n, r in bool_settings().items() if r == "etcd"}
     for entry, spec in specs.items():
+        if entry == "main":
+            continue
         options = spec.get("options") or {}
-        assert {n for n in bools if options.get(n, {}).get("type") == "bool"} == bools, entry
+        read = ep.reads(entry)[0] & bools
+        assert {n for n in read if options.get(n, {}).get("type") == "bool"} == read, entry
+    assert bools <= ep.reads("check")[0], "check (every day-2 playbook's first step) checks every boolean"
 
 
 @pytest.mark.parametrize("hostvars,want", [
