@@ -71,7 +71,9 @@ RemainAfterExit=yes
 IMAGE_SUITES = {"bookworm": "debian12", "trixie": "debian13"}
 # Suites whose etcd packages feed the mirror: bookworm 3.4.23, trixie 3.5.16, sid 3.5.x (newest)
 MIRROR_SUITES = ["bookworm", "trixie", "sid"]
-# Options every systemd container needs here (see shared TESTBED: --privileged fails).
+# Options every systemd container needs here. --privileged fails on these
+# machines ("unable to apply caps": the sandbox that runs dockerd lacks
+# CAP_SYS_RESOURCE), so the capabilities systemd needs are added one by one.
 SYSTEMD_RUN_OPTS = [
     "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
