@@ -148,33 +148,77 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-SECRET = re.compile(r'PASSWORD|SECRET|TOKEN', re.I)
-ASSIGNMENT = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$')
+# Values not to print: a discovery URL holds its token.
+SECRET = re.compile(r'PASSWORD|SECRET|TOKEN|DISCOVERY', re.I)
 
 
 def parse_env_file(text):
-    """The variables of a systemd EnvironmentFile (quotes and escapes as systemd reads them)."""
+    """The variables of a systemd EnvironmentFile, read as systemd reads them
+    (src/basic/env-file.c): a quoted part may be followed by more value, a
+    backslash inside double quotes escapes only a quote, a backslash, a
+    backquote or a dollar sign, one outside quotes escapes any character, a
+    backslash at the end of a line continues it, trailing blanks are dropped."""
     env = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in '#;':
-            continue
-        m = ASSIGNMENT.match(line)
-        if not m:
-            continue
-        key, raw = m.group(1), m.group(2)
-        if raw[:1] in ('"', "'"):
-            quote, out, i = raw[0], [], 1
-            while i < len(raw) and raw[i] != quote:
-                if quote == '"' and raw[i] == '\\' and i + 1 < len(raw):
-                    i += 1
-                out.append(raw[i])
+    key, value, state, blanks = '', [], 'pre_key', 0
+    text = text + '\n'
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if state == 'pre_key':
+            if c in '#;':
+                state = 'comment'
+            elif not c.isspace():
+                key, state = c, 'key'
+        elif state == 'comment':
+            if c == '\\':
                 i += 1
-            value = ''.join(out)
-        else:
-            value = raw.rstrip()
-        env[key] = value
-    return env
+            elif c in '\r\n':
+                state = 'pre_key'
+        elif state == 'key':
+            if c in '\r\n':
+                state = 'pre_key'
+            elif c == '=':
+                key, value, blanks, state = key.strip(), [], 0, 'pre_value'
+            else:
+                key += c
+        elif state in ('pre_value', 'value'):
+            if c in '\r\n':
+                env[key] = ''.join(value[:len(value) - blanks] if blanks else value)
+                state = 'pre_key'
+            elif state == 'pre_value' and c.isspace():
+                pass
+            elif c == "'":
+                state, blanks = 'single', 0
+            elif c == '"':
+                state, blanks = 'double', 0
+            elif c == '\\':
+                i += 1
+                if i < len(text) and text[i] not in '\r\n':
+                    value.append(text[i])
+                state, blanks = 'value', 0
+            else:
+                value.append(c)
+                blanks = blanks + 1 if c.isspace() else 0
+                state = 'value'
+        elif state == 'single':
+            if c == "'":
+                state = 'value'
+            else:
+                value.append(c)
+        elif state == 'double':
+            if c == '"':
+                state = 'value'
+            elif c == '\\':
+                i += 1
+                nxt = text[i] if i < len(text) else ''
+                if nxt in '"\\`$':
+                    value.append(nxt)
+                elif nxt != '\n':
+                    value.extend(['\\', nxt])
+            else:
+                value.append(c)
+        i += 1
+    return {k: v for k, v in env.items() if re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', k)}
 
 
 def parse_record(text):
@@ -219,12 +263,15 @@ def describe(change):
     return '%s %s -> %s' % (change['flag'], show(change['running']), show(change['wanted']))
 
 
-def decide(record, wanted_env, binary, inputs, need_reload, service):
-    """Reasons a running member must restart; `record` is parse_record()'s, or None."""
+def decide(record, wanted_env, binary, inputs, need_reload, service, unit_keys=()):
+    """Reasons a running member must restart; `record` is parse_record()'s, or
+    None. `unit_keys`: the variables the loaded unit sets or unsets itself
+    (Environment=, UnsetEnvironment= of a drop-in): a restart keeps them as
+    they are, so they are no reason for one."""
     if record is None:
         return [], ['unit: etcd started without a record of what it read (a unit older than the record)']
     running_env, started_binary, sums = record
-    changes = config_changes(running_env, wanted_env)
+    changes = [c for c in config_changes(running_env, wanted_env) if c['name'] not in unit_keys]
     reasons = []
     if changes:
         reasons.append('config: ' + '; '.join(describe(c) for c in changes))
@@ -241,10 +288,20 @@ def decide(record, wanted_env, binary, inputs, need_reload, service):
 
 
 def systemd_props(module, service):
-    rc, out, err = module.run_command(['systemctl', 'show', '-p', 'MainPID', '-p', 'NeedDaemonReload', service])
+    rc, out, err = module.run_command(['systemctl', 'show', '-p', 'MainPID', '-p', 'NeedDaemonReload',
+                                       '-p', 'Environment', '-p', 'UnsetEnvironment', service])
     if rc != 0:
         module.fail_json(msg='systemctl show %s failed: %s' % (service, err.strip()))
     return dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+
+
+def unit_keys(props):
+    """The names in the loaded unit's Environment= and UnsetEnvironment= (systemctl show)."""
+    keys = set()
+    for prop in ('Environment', 'UnsetEnvironment'):
+        for word in (props.get(prop) or '').split():
+            keys.add(word.strip('"\'').split('=', 1)[0])
+    return keys
 
 
 def read(path, mode='r'):
@@ -273,7 +330,7 @@ def check(module):
     except (IOError, OSError):
         record = None
     changes, reasons = decide(record, wanted, binary, p['inputs'], props.get('NeedDaemonReload') == 'yes',
-                              p['service'])
+                              p['service'], unit_keys(props))
     result.update(restart=bool(reasons), reasons=reasons, config_changes=changes)
     result['message'] = ('; '.join(reasons) if reasons
                          else 'runs its current configuration, binary, unit and CA: no restart owed')
@@ -284,7 +341,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             service=dict(type='str', default='etcd'),
-            config=dict(type='str'),
+            config=dict(type='str', no_log=True),
             config_path=dict(type='path', default='/etc/etcd/etcd.conf'),
             binary=dict(type='path'),
             inputs=dict(type='list', elements='dict', default=[], options=dict(

@@ -2,6 +2,9 @@
 import hashlib
 import os
 import subprocess
+
+import pytest
+
 from ansible_collections.raftops.etcd.plugins.modules import etcd_restart_check as m
 
 CONF = '''# Ansible managed
@@ -23,6 +26,34 @@ def test_env_file_is_read_as_systemd_reads_it():
         "ETCD_INITIAL_CLUSTER_TOKEN": "secret-ish", "ETCD_QUOTED": 'a "b" c', "ETCD_SINGLE": "x y"}
 
 
+@pytest.mark.parametrize("line,value", [
+    ('X="a\\nb"', "a\\nb"),          # a backslash in double quotes escapes only " \\ ` $
+    ('X="a\\"b"', 'a"b'),
+    ('X="say "hi""', "say hi"),       # a quoted part may be followed by more value
+    ("X='a\\b' c  ", "a\\b c"),        # nothing is escaped in single quotes; trailing blanks go
+    ("X=a\\ b", "a b"),                # outside quotes a backslash escapes any character
+    ("X=", ""),
+    ('X="https://a:2379,https://b:2379"', "https://a:2379,https://b:2379"),
+])
+def test_env_file_edge_cases_as_systemd(line, value):
+    assert m.parse_env_file(line + "\n") == {"X": value}
+
+
+def test_variables_the_unit_sets_itself_are_no_reason():
+    """A drop-in's Environment= (recover_quorum's ETCD_FORCE_NEW_CLUSTER while
+    it is loaded) or UnsetEnvironment= (the upgrade's v2 snapshot start): a
+    restart would keep them, so restarting for them would never end."""
+    props = {"Environment": "ETCD_FORCE_NEW_CLUSTER=true", "UnsetEnvironment": "ETCD_SNAPSHOT_COUNT"}
+    keys = m.unit_keys(props)
+    assert keys == {"ETCD_FORCE_NEW_CLUSTER", "ETCD_SNAPSHOT_COUNT"}
+    started = record({"ETCD_NAME": "a", "ETCD_FORCE_NEW_CLUSTER": "true"})
+    wanted = {"ETCD_NAME": "a", "ETCD_SNAPSHOT_COUNT": "10000"}
+    assert m.decide(started, wanted, "/opt/etcd/v3.6.16/etcd", [], False, "etcd", keys) == ([], [])
+    # Once the drop-in is gone (removed and reloaded), the variable is a reason.
+    _c, reasons = m.decide(started, wanted, "/opt/etcd/v3.6.16/etcd", [], False, "etcd", set())
+    assert reasons == ["config: force-new-cluster true -> unset; snapshot-count unset -> 10000"]
+
+
 def record(env=None, binary="/opt/etcd/v3.6.16/etcd", sums=None):
     """The record as ExecStartPre writes it (env | grep ^ETCD_; readlink | sed; sha256sum)."""
     lines = ["%s=%s" % kv for kv in (env or {}).items()] + ["RAFTOPS_BINARY=" + binary]
@@ -40,6 +71,9 @@ def test_config_changes_name_flags_and_values_and_hide_secrets():
                                             "ETCD_SNAPSHOT_COUNT"]
     assert reasons == ['config: gone 1 -> unset; initial-cluster-token changed; new unset -> ""; '
                        'snapshot-count 10000 -> 20000']
+    _c, reasons = m.decide(record({"ETCD_DISCOVERY": "http://d:2379/v2/keys/_etcd/registry/secret"}), {},
+                           "/opt/etcd/v3.6.16/etcd", [], False, "etcd")
+    assert reasons == ["config: discovery (hidden) -> unset"]
     assert "a" not in [c["running"] for c in changes] and "b" not in [c["wanted"] for c in changes]
 
 
@@ -118,7 +152,7 @@ class Mod:
 
     def run_command(self, argv):
         assert argv[:2] == ["systemctl", "show"]
-        return 0, "MainPID=%d\nNeedDaemonReload=no\n" % self.pid, ""
+        return 0, "MainPID=%d\nNeedDaemonReload=no\nEnvironment=\nUnsetEnvironment=\n" % self.pid, ""
 
     def fail_json(self, **kw):
         raise AssertionError(kw)
