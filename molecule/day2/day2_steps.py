@@ -256,19 +256,40 @@ def swap_host_down(lab: Lab) -> None:
     lab.extra["etcd_cluster_group"] = "etcd_swapped"
 
 
+def db_sizes(lab: Lab, hosts: list[str]) -> dict:
+    return {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in hosts}
+
+
+def settled_sizes(lab: Lab, hosts: list[str], timeout: float = 30) -> dict:
+    """Backend sizes once they stop moving: a follower applies the churn's last
+    entries, and each backend commits its last batch, shortly after the last put
+    returned (a size read at once grew by one batch later, with nothing else
+    writing). Two reads a second apart must agree; bounded."""
+    deadline = time.monotonic() + timeout
+    sizes = db_sizes(lab, hosts)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        again = db_sizes(lab, hosts)
+        if again == sizes:
+            return sizes
+        sizes = again
+    expect(False, f"backend sizes still moving after {timeout:.0f}s: {sizes}")
+    return sizes
+
+
 def maintenance(lab: Lab) -> None:
     lab.churn(SWAPPED, count=1500, size=8192)
-    sizes = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
+    sizes = settled_sizes(lab, SWAPPED)
     # Check mode predicts the compaction and defragmentation and does neither.
     predicted = lab.playbook("maintenance", MAINTENANCE, check=True)
     expect(any(predicted.values()), f"check mode predicted no change: {predicted}")
-    unchanged = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
+    unchanged = db_sizes(lab, SWAPPED)
     expect(unchanged == sizes, f"check mode changed the backend sizes: {sizes} -> {unchanged}")
     with lab.writer("maintenance", SWAPPED, duration=120):
         lab.playbook("maintenance", MAINTENANCE)
     # Compact what the writer added meanwhile; then nothing is left to do.
     lab.playbook("maintenance", MAINTENANCE)
-    after = {h: lab.etcdctl(h, "endpoint status")[0]["Status"]["dbSize"] for h in SWAPPED}
+    after = db_sizes(lab, SWAPPED)
     expect(all(after[h] < sizes[h] for h in SWAPPED), f"defragmentation reclaimed nothing: {sizes} -> {after}")
     lab.idempotent("maintenance", MAINTENANCE)
 
