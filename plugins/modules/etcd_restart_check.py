@@ -304,8 +304,8 @@ def unit_keys(props):
     return keys
 
 
-def read(path, mode='r'):
-    with open(path, mode) as f:
+def read(path):
+    with open(path) as f:
         return f.read()
 
 
